@@ -1,0 +1,3 @@
+"""tapeflow: order-flow analytics and trading engine for crypto markets."""
+
+__version__ = "0.1.0"

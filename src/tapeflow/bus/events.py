@@ -1,0 +1,175 @@
+"""Event types published on the :class:`~tapeflow.bus.EventBus`.
+
+Events are small frozen dataclasses. Prices and quantities are :class:`~decimal.Decimal`;
+times are timezone-aware UTC :class:`~datetime.datetime`. Symbols are
+:class:`~tapeflow.store.symbols.SymbolKey`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from tapeflow.store.symbols import SymbolKey
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Event:
+    """Base of every event; ``at`` is when it was created (UTC)."""
+
+    at: datetime = field(default_factory=_now)
+
+
+@dataclass(frozen=True, slots=True)
+class TradeTick:
+    """One exchange trade (time & sales print).
+
+    Attributes:
+        key: the symbol it belongs to.
+        trade_id: exchange trade id (raw or aggregate, see the store's ``id_space``).
+        ts: exchange trade time, UTC.
+        price: quote per base unit, exact.
+        quantity: base quantity, exact.
+        side: aggressor (taker) side, ``"buy"`` or ``"sell"``.
+        trade_type: Binance USD-M ``X`` (``MARKET``, ``INSURANCE_FUND``, ``ADL``, ``NA``) or None.
+    """
+
+    key: SymbolKey
+    trade_id: int
+    ts: datetime
+    price: Decimal
+    quantity: Decimal
+    side: str
+    trade_type: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TradeTickReceived(Event):
+    """A tick taken off the feed and handed to the batch writer."""
+
+    tick: TradeTick
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CandleClosed(Event):
+    """A candle of ``timeframe`` (``"1m"``, ...) closed for ``key``; ``open_time`` is UTC."""
+
+    key: SymbolKey
+    timeframe: str
+    open_time: datetime
+    close: Decimal
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConnectionLost(Event):
+    """A feed connection dropped; ``feed`` names it (e.g. ``"binance/usdm"``)."""
+
+    feed: str
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConnectionRestored(Event):
+    """A feed connection is back; ``gaps`` lists the (first_id, last_id) ranges refilled."""
+
+    feed: str
+    gaps: tuple[tuple[SymbolKey, int, int], ...] = ()
+    trades_recovered: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GapDetected(Event):
+    """Trade ids ``first_missing_id..last_missing_id`` (inclusive) are missing for ``key``."""
+
+    key: SymbolKey
+    first_missing_id: int
+    last_missing_id: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SignalGenerated(Event):
+    """The strategy emitted a trade signal (a ``tapeflow.strategy`` signal object)."""
+
+    signal: Any
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OrderPlaced(Event):
+    """An order was accepted by the exchange (paper or live)."""
+
+    key: SymbolKey
+    client_order_id: str
+    side: str
+    quantity: Decimal
+    order_type: str
+    price: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OrderFilled(Event):
+    """An order filled (fully or partially: ``filled`` is the cumulative base quantity)."""
+
+    key: SymbolKey
+    client_order_id: str
+    side: str
+    filled: Decimal
+    average_price: Decimal
+    fee: Decimal = Decimal(0)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OrderFailed(Event):
+    """An order could not be placed; ``reason`` is safe to log (no secrets)."""
+
+    key: SymbolKey
+    client_order_id: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PositionOpened(Event):
+    """A position opened: ``direction`` is ``"long"`` or ``"short"``."""
+
+    key: SymbolKey
+    position_id: str
+    direction: str
+    quantity: Decimal
+    entry_price: Decimal
+    stop_price: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PositionClosed(Event):
+    """A position closed with realised P&L in quote currency (fees included)."""
+
+    key: SymbolKey
+    position_id: str
+    direction: str
+    quantity: Decimal
+    entry_price: Decimal
+    exit_price: Decimal
+    pnl: Decimal
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CircuitBreakerTripped(Event):
+    """Portfolio or exchange circuit breaker opened; ``scope`` names which."""
+
+    scope: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReconciliationCompleted(Event):
+    """Startup reconciliation finished; ``report`` is the human-readable report text."""
+
+    report: str
+    discrepancies: int

@@ -1,0 +1,1 @@
+"""Test support: paths to the shared recordings, local exchange servers."""

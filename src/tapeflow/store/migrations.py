@@ -1,0 +1,141 @@
+"""Versioned schema migrations from the repository's ``sql/`` folder.
+
+Every file ``sql/NNN_name.sql`` is one migration, identified by its number ``NNN``. On
+opening a symbol database read-write, each migration newer than the database's
+``schema_version`` is applied in order, inside one transaction per file, and recorded.
+Applying twice is a no-op; a database created by an older tapeflow is migrated forward.
+Migration files are never edited once released; changes go in a new file.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import duckdb
+
+_MIGRATION_NAME = re.compile(r"^(\d{3})_([a-z0-9_]+)\.sql$")
+
+
+class SchemaError(RuntimeError):
+    """A database's schema cannot be used as it is (too old to read, or newer than this code)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    """One ``sql/NNN_name.sql`` file."""
+
+    version: int
+    name: str
+    sql: str
+
+
+def sql_dir() -> Path:
+    """The folder holding the migrations: ``tapeflow/sql`` in an installed wheel, else the
+    repository's top-level ``sql/``."""
+    here = Path(__file__).resolve().parent.parent
+    for candidate in (here / "sql", here.parent.parent / "sql"):
+        if candidate.is_dir():
+            return candidate
+    raise SchemaError(f"no sql/ folder found near {here}")
+
+
+@cache
+def load_migrations(folder: Path | None = None) -> tuple[Migration, ...]:
+    """All migrations in ``folder`` (default :func:`sql_dir`), ordered by version.
+
+    Raises:
+        SchemaError: on a file name not of the form ``NNN_name.sql`` or a repeated number.
+    """
+    folder = folder or sql_dir()
+    found: dict[int, Migration] = {}
+    for path in sorted(folder.glob("*.sql")):
+        m = _MIGRATION_NAME.match(path.name)
+        if not m:
+            raise SchemaError(f"{path}: migration files must be named NNN_name.sql")
+        version = int(m.group(1))
+        if version in found:
+            raise SchemaError(f"{path}: migration number {version} used twice")
+        found[version] = Migration(version, m.group(2), path.read_text())
+    return tuple(found[v] for v in sorted(found))
+
+
+def latest_version(migrations: tuple[Migration, ...] | None = None) -> int:
+    """The highest migration number known to this code."""
+    migrations = migrations if migrations is not None else load_migrations()
+    return migrations[-1].version if migrations else 0
+
+
+def current_version(con: duckdb.DuckDBPyConnection) -> int:
+    """The schema version of the database ``con`` is using (0 if never migrated)."""
+    exists = con.execute(
+        "SELECT count(*) FROM duckdb_tables() "
+        "WHERE database_name = current_database() AND table_name = 'schema_version'"
+    ).fetchall()[0][0]
+    if not exists:
+        return 0
+    return con.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchall()[0][0]
+
+
+def migrate(
+    con: duckdb.DuckDBPyConnection, migrations: tuple[Migration, ...] | None = None
+) -> list[int]:
+    """Apply every migration newer than the database's version; return the versions applied.
+
+    ``con`` must have the symbol database as its default (``USE``). Each file runs in its
+    own transaction together with its ``schema_version`` row, so a failure leaves the
+    database at the last complete version.
+
+    Raises:
+        SchemaError: if the database is newer than this code, or a migration fails.
+    """
+    migrations = migrations if migrations is not None else load_migrations()
+    con.execute(
+        "CREATE TABLE IF NOT EXISTS schema_version ("
+        " version INTEGER PRIMARY KEY, name VARCHAR NOT NULL,"
+        " applied_at TIMESTAMP NOT NULL DEFAULT (now() AT TIME ZONE 'UTC'))"
+    )
+    have = current_version(con)
+    if have > latest_version(migrations):
+        raise SchemaError(
+            f"database schema version {have} is newer than this tapeflow "
+            f"(knows up to {latest_version(migrations)}); upgrade tapeflow"
+        )
+    applied = []
+    for mig in migrations:
+        if mig.version <= have:
+            continue
+        try:
+            con.execute("BEGIN TRANSACTION")
+            con.execute(mig.sql)
+            con.execute(
+                "INSERT INTO schema_version (version, name) VALUES (?, ?)",
+                [
+                    mig.version,
+                    mig.name,
+                ],
+            )
+            con.execute("COMMIT")
+        except duckdb.Error as exc:
+            con.execute("ROLLBACK")
+            raise SchemaError(f"migration {mig.version:03d}_{mig.name}.sql failed: {exc}") from exc
+        applied.append(mig.version)
+    return applied
+
+
+def check_readable(con: duckdb.DuckDBPyConnection) -> None:
+    """For a read-only database: refuse one older or newer than this code's schema.
+
+    Raises:
+        SchemaError: naming both versions and what to do.
+    """
+    have, want = current_version(con), latest_version()
+    if have < want:
+        raise SchemaError(
+            f"database schema version {have} is older than this tapeflow's {want}; open it "
+            "read-write once (e.g. `tapeflow info`) to migrate it"
+        )
+    if have > want:
+        raise SchemaError(f"database schema version {have} is newer than this tapeflow ({want})")

@@ -1,0 +1,257 @@
+"""A bounded LRU pool of per-symbol DuckDB databases inside one DuckDB instance.
+
+Every separately connected DuckDB database is its own instance with its own buffer pool and
+thread pool (~5 MB each before any data, and each may grow to 80% of RAM). The pool instead
+keeps **one** in-memory DuckDB instance (the *hub*, with one ``memory_limit`` and one thread
+pool) and ``ATTACH``es each symbol's file to it under the symbol's alias. A lease hands out a
+cursor of the hub whose default database is the symbol's (``USE alias``), so unqualified
+names (``ticks``, views) resolve inside that file. See ``shared/docs/facts.md`` for the
+measurements behind this choice.
+
+Guarantees:
+
+* at most ``limit`` files are attached; attaching one more detaches the least recently used
+  file that nobody is using (``DETACH`` checkpoints it cleanly);
+* a file is never detached while leased; if all ``limit`` files are leased, a new lease waits
+  (up to ``wait_timeout_s``) and then raises :class:`PoolExhaustedError`;
+* thread-safe: leases of different symbols run in parallel (each on its own cursor); writers
+  of the same symbol serialise on the entry's ``write_lock``;
+* counters: hits, misses, evictions (:meth:`ConnectionPool.stats`).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from tapeflow.store.symbols import SymbolKey
+
+
+class PoolExhaustedError(RuntimeError):
+    """Every pooled database is in use and none freed up in time."""
+
+
+class UnknownSymbolError(KeyError):
+    """No database exists for this symbol under the store root."""
+
+    def __str__(self) -> str:  # KeyError quotes its argument; keep the message readable
+        return str(self.args[0]) if self.args else "unknown symbol"
+
+
+@dataclass
+class PoolStats:
+    """Pool counters since creation."""
+
+    limit: int
+    attached: int
+    in_use: int
+    hits: int
+    misses: int
+    evictions: int
+
+
+@dataclass
+class _Entry:
+    key: SymbolKey
+    path: Path
+    users: int = 0
+    write_lock: threading.Lock = field(default_factory=threading.Lock)
+    #: per-entry cache owned by the store (e.g. the max stored trade id)
+    cache: dict = field(default_factory=dict)
+
+
+class ConnectionPool:
+    """Bounded LRU pool of attached per-symbol databases; see the module docstring.
+
+    Args:
+        root: store root; a symbol's file is ``key.path(root)``.
+        limit: maximum number of attached databases (default 200).
+        memory_limit: DuckDB memory limit for the whole hub (e.g. ``"1GB"``).
+        threads: DuckDB worker threads for the whole hub.
+        read_only: attach files read-only (for readers while no writer runs).
+        on_attach: called with ``(cursor, key, created)`` after a file is attached read-write
+            (the store runs schema migrations there).
+        wait_timeout_s: how long a lease waits for a free slot before failing.
+    """
+
+    def __init__(
+        self,
+        root: str | Path,
+        *,
+        limit: int = 200,
+        memory_limit: str = "1GB",
+        threads: int = 2,
+        read_only: bool = False,
+        on_attach: Callable[[duckdb.DuckDBPyConnection, SymbolKey, bool], None] | None = None,
+        wait_timeout_s: float = 60.0,
+    ) -> None:
+        if limit < 1:
+            raise ValueError(f"pool limit must be >= 1, got {limit}")
+        self.root = Path(root)
+        self.limit = limit
+        self.read_only = read_only
+        self._on_attach = on_attach
+        self._wait_timeout_s = wait_timeout_s
+        self._hub = duckdb.connect(
+            ":memory:",
+            config={"memory_limit": memory_limit, "threads": threads},
+        )
+        # UTC for every TIMESTAMPTZ conversion (icu is loaded once the instance exists)
+        self._hub.execute("SET TimeZone = 'UTC'")
+        self._entries: OrderedDict[str, _Entry] = OrderedDict()
+        self._cond = threading.Condition()
+        self._hits = self._misses = self._evictions = 0
+        self._closed = False
+
+    # -- leasing -------------------------------------------------------------------------
+
+    @contextmanager
+    def lease(self, key: SymbolKey, *, create: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        """Borrow a cursor on ``key``'s database (attaching it if needed).
+
+        Args:
+            key: the symbol.
+            create: create the file (and its folders) if it does not exist; ignored (and an
+                error if the file is missing) in a read-only pool.
+
+        Raises:
+            UnknownSymbolError: the file does not exist and ``create`` is false.
+            PoolExhaustedError: all slots stayed busy for ``wait_timeout_s``.
+        """
+        entry = self._acquire(key, create=create)
+        try:
+            with self._cond:
+                cur = self._hub.cursor()
+            try:
+                cur.execute(f'USE "{key.alias}"')
+                yield cur
+            finally:
+                cur.close()
+        finally:
+            self._release(entry)
+
+    @contextmanager
+    def lease_entry(
+        self, key: SymbolKey, *, create: bool = False
+    ) -> Iterator[tuple[duckdb.DuckDBPyConnection, _Entry]]:
+        """Like :meth:`lease` but also yields the entry (its ``write_lock`` and ``cache``)."""
+        entry = self._acquire(key, create=create)
+        try:
+            with self._cond:
+                cur = self._hub.cursor()
+            try:
+                cur.execute(f'USE "{key.alias}"')
+                yield cur, entry
+            finally:
+                cur.close()
+        finally:
+            self._release(entry)
+
+    def _acquire(self, key: SymbolKey, *, create: bool) -> _Entry:
+        alias = key.alias
+        deadline = time.monotonic() + self._wait_timeout_s
+        with self._cond:
+            if self._closed:
+                raise RuntimeError("connection pool is closed")
+            entry = self._entries.get(alias)
+            if entry is not None:
+                self._hits += 1
+                entry.users += 1
+                self._entries.move_to_end(alias)
+                return entry
+            self._misses += 1
+            path = key.path(self.root)
+            exists = path.exists()
+            if not exists and (self.read_only or not create):
+                raise UnknownSymbolError(f"no database for {key} at {path}")
+            while len(self._entries) >= self.limit:
+                victim = next((e for e in self._entries.values() if e.users == 0), None)
+                if victim is not None:
+                    self._detach(victim)
+                    continue
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not self._cond.wait(remaining):
+                    raise PoolExhaustedError(
+                        f"all {self.limit} pooled databases are in use; raise the pool limit "
+                        "or hold leases for shorter"
+                    )
+                entry = self._entries.get(alias)  # another thread may have attached it
+                if entry is not None:
+                    entry.users += 1
+                    self._entries.move_to_end(alias)
+                    return entry
+            if not exists:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            options = " (READ_ONLY)" if self.read_only else ""
+            escaped = str(path).replace("'", "''")
+            self._hub.execute(f"ATTACH '{escaped}' AS \"{alias}\"{options}")
+            entry = _Entry(key=key, path=path, users=1)
+            self._entries[alias] = entry
+            if self._on_attach is not None:
+                cur = self._hub.cursor()
+                try:
+                    cur.execute(f'USE "{alias}"')
+                    self._on_attach(cur, key, not exists)
+                except BaseException:
+                    cur.close()
+                    self._detach(entry, force=True)
+                    raise
+                cur.close()
+            return entry
+
+    def _release(self, entry: _Entry) -> None:
+        with self._cond:
+            entry.users -= 1
+            self._cond.notify_all()
+
+    def _detach(self, entry: _Entry, *, force: bool = False) -> None:
+        # caller holds self._cond
+        if entry.users and not force:
+            raise RuntimeError(f"{entry.key} is in use")
+        self._hub.execute(f'DETACH "{entry.key.alias}"')
+        del self._entries[entry.key.alias]
+        self._evictions += 0 if force else 1
+
+    # -- housekeeping --------------------------------------------------------------------
+
+    def stats(self) -> PoolStats:
+        """Counters and occupancy."""
+        with self._cond:
+            return PoolStats(
+                limit=self.limit,
+                attached=len(self._entries),
+                in_use=sum(1 for e in self._entries.values() if e.users),
+                hits=self._hits,
+                misses=self._misses,
+                evictions=self._evictions,
+            )
+
+    def checkpoint(self) -> None:
+        """Write every attached database's WAL into its file."""
+        with self._cond:
+            for alias in list(self._entries):
+                self._hub.execute(f'CHECKPOINT "{alias}"')
+
+    def close(self) -> None:
+        """Detach every database (checkpointing it) and close the hub. Idempotent.
+
+        Raises:
+            RuntimeError: if a lease is still open (closing would pull a file from under it).
+        """
+        with self._cond:
+            if self._closed:
+                return
+            busy = [str(e.key) for e in self._entries.values() if e.users]
+            if busy:
+                raise RuntimeError(f"cannot close the pool: still in use: {', '.join(busy)}")
+            for entry in list(self._entries.values()):
+                self._detach(entry, force=True)
+            self._hub.close()
+            self._closed = True

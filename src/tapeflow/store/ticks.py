@@ -1,0 +1,355 @@
+"""Appending raw ticks: validation, quarantine, idempotency and conflicts, in SQL over Arrow.
+
+Producers (importers, the live feed) hand over pyarrow tables in :data:`RAW_TICK_SCHEMA`.
+:func:`append_ticks` turns them into rows of ``ticks`` with exact decimals, in batches:
+
+* a row that is not a valid tick (missing id or time, price or quantity not a positive
+  number representable as ``DECIMAL(18,8)`` / ``DECIMAL(28,8)`` without rounding, unknown
+  side or trade type, time outside 2009..now+1d) goes to ``quarantine`` with the reason and
+  the raw record;
+* a trade id already stored with the same content is a *duplicate* and skipped; with other
+  content it is a *conflict*: the stored tick stays, the incoming one goes to
+  ``tick_conflicts``. Content = time, price, quantity, side, and trade type / first and
+  last raw ids where both sides carry them;
+* the same id twice inside one batch follows the same rules (first occurrence wins).
+
+Fast path: a batch with no nulls in ``trade_id`` whose ids strictly increase and all exceed
+the highest stored id (the normal case for imports and live ingest) is inserted by one
+``INSERT ... SELECT`` that filters invalid rows inline; only if some rows were filtered is a
+second pass run to quarantine them. Everything else takes the general path through a staged
+temporary table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+#: What producers hand to the store. ``price``/``quantity`` are exact decimal strings (or
+#: ``decimal128``); ``side`` is the aggressor (taker) side ``"buy"``/``"sell"``; ``raw`` is
+#: the original record, kept only if the row is quarantined. Optional columns may be
+#: missing: ``trade_type``, ``first_trade_id``, ``last_trade_id``, ``local_ts``, ``raw``.
+RAW_TICK_SCHEMA = pa.schema(
+    [
+        pa.field("trade_id", pa.int64()),
+        pa.field("ts", pa.timestamp("us", tz="UTC")),
+        pa.field("price", pa.string()),
+        pa.field("quantity", pa.string()),
+        pa.field("side", pa.string()),
+        pa.field("trade_type", pa.string()),
+        pa.field("first_trade_id", pa.int64()),
+        pa.field("last_trade_id", pa.int64()),
+        pa.field("local_ts", pa.timestamp("us", tz="UTC")),
+        pa.field("raw", pa.string()),
+    ]
+)
+REQUIRED_COLUMNS = ("trade_id", "ts", "price", "quantity", "side")
+TRADE_TYPES = ("MARKET", "INSURANCE_FUND", "ADL", "NA")
+PRICE_TYPE = "DECIMAL(18,8)"
+QUANTITY_TYPE = "DECIMAL(28,8)"
+
+
+class TickSchemaError(ValueError):
+    """A batch handed to the store lacks required columns or has unusable column types."""
+
+
+@dataclass(frozen=True, slots=True)
+class AppendResult:
+    """What one append did, in rows."""
+
+    received: int = 0
+    inserted: int = 0
+    duplicates: int = 0
+    conflicts: int = 0
+    quarantined: int = 0
+
+    def __add__(self, other: AppendResult) -> AppendResult:
+        return AppendResult(
+            self.received + other.received,
+            self.inserted + other.inserted,
+            self.duplicates + other.duplicates,
+            self.conflicts + other.conflicts,
+            self.quarantined + other.quarantined,
+        )
+
+
+def conform(table: pa.Table | pa.RecordBatch) -> pa.Table:
+    """Check a producer's table and give it every :data:`RAW_TICK_SCHEMA` column.
+
+    Missing optional columns are added as nulls; timestamps are brought to µs UTC; numeric
+    price/quantity columns are accepted as-is (decimal128) or as strings.
+
+    Raises:
+        TickSchemaError: a required column is missing or has an unusable type.
+    """
+    if isinstance(table, pa.RecordBatch):
+        table = pa.Table.from_batches([table])
+    missing = [c for c in REQUIRED_COLUMNS if c not in table.column_names]
+    if missing:
+        raise TickSchemaError(f"tick batch lacks required column(s): {', '.join(missing)}")
+    n = table.num_rows
+    cols = {}
+    for field in RAW_TICK_SCHEMA:
+        if field.name not in table.column_names:
+            cols[field.name] = pa.nulls(n, field.type)
+            continue
+        col = table.column(field.name)
+        if field.name in ("price", "quantity"):
+            if not (
+                pa.types.is_string(col.type)
+                or pa.types.is_large_string(col.type)
+                or pa.types.is_decimal(col.type)
+            ):
+                raise TickSchemaError(
+                    f"column {field.name!r} must be exact: decimal strings or decimal128, "
+                    f"got {col.type} (convert floats with their shortest repr first)"
+                )
+            cols[field.name] = col
+            continue
+        if pa.types.is_timestamp(field.type) and pa.types.is_timestamp(col.type):
+            if col.type.tz is None:
+                col = pc.assume_timezone(col, "UTC")
+            cols[field.name] = col.cast(field.type)
+            continue
+        try:
+            cols[field.name] = col.cast(field.type)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+            raise TickSchemaError(f"column {field.name!r}: cannot use {col.type}: {exc}") from exc
+    return pa.table(cols)
+
+
+def _number_checks(column: str, sql_type: str, is_string: bool) -> tuple[str, str]:
+    """(value expression, reason CASE arms) for a price/quantity column."""
+    value = f"TRY_CAST(b.{column} AS {sql_type})"
+    arms = [f"WHEN b.{column} IS NULL THEN 'missing {column}'"]
+    if is_string:
+        arms.append(
+            f"WHEN {value} IS NULL THEN '{column} is not a number representable as {sql_type}'"
+        )
+        # a value with more fractional digits than the column keeps would be rounded
+        arms.append(
+            f"WHEN TRY_CAST(b.{column} AS DECIMAL(38,18)) <> {value} "
+            f"THEN '{column} has more decimals than {sql_type} keeps'"
+        )
+    else:
+        arms.append(f"WHEN {value} IS NULL THEN '{column} does not fit {sql_type}'")
+    arms.append(f"WHEN {value} <= 0 THEN 'non-positive {column}'")
+    return value, " ".join(arms)
+
+
+def _select_sql(table: pa.Table) -> tuple[str, str]:
+    """SQL select list of typed tick columns over ``_batch b`` and the ``reason`` expression
+    (NULL for a valid row)."""
+    price, price_arms = _number_checks(
+        "price", PRICE_TYPE, not pa.types.is_decimal(table.schema.field("price").type)
+    )
+    qty, qty_arms = _number_checks(
+        "quantity", QUANTITY_TYPE, not pa.types.is_decimal(table.schema.field("quantity").type)
+    )
+    ts = "(b.ts AT TIME ZONE 'UTC')"
+    types = ", ".join(f"'{t}'" for t in TRADE_TYPES)
+    reason = (
+        "CASE WHEN b.trade_id IS NULL THEN 'missing trade id' "
+        "WHEN b.ts IS NULL THEN 'missing or unparseable time' "
+        f"WHEN {ts} < TIMESTAMP '2009-01-01' OR {ts} > (now() AT TIME ZONE 'UTC') "
+        "+ INTERVAL 1 DAY THEN 'time out of range' "
+        f"{price_arms} {qty_arms} "
+        "WHEN b.side IS NULL OR b.side NOT IN ('buy', 'sell') THEN 'unknown side' "
+        f"WHEN b.trade_type IS NOT NULL AND b.trade_type NOT IN ({types}) "
+        "THEN 'unknown trade type' "
+        "ELSE NULL END"
+    )
+    select = (
+        f"b.trade_id, {ts} AS ts, {price} AS price, {qty} AS quantity, b.side, b.trade_type, "
+        "b.first_trade_id, b.last_trade_id, (b.local_ts AT TIME ZONE 'UTC') AS local_ts"
+    )
+    return select, reason
+
+
+_TICK_COLUMNS = (
+    "trade_id, ts, price, quantity, side, trade_type, first_trade_id, last_trade_id, local_ts"
+)
+_RAW_JSON = (
+    "coalesce(b.raw, to_json(struct_pack(trade_id := b.trade_id, ts := b.ts, "
+    "price := b.price, quantity := b.quantity, side := b.side, "
+    "trade_type := b.trade_type))::VARCHAR)"
+)
+
+
+def _strictly_increasing(ids: pa.ChunkedArray) -> bool:
+    if ids.null_count:
+        return False
+    arr = ids.to_numpy()
+    return bool(arr.size < 2 or np.all(arr[1:] > arr[:-1]))
+
+
+def append_ticks(
+    con: duckdb.DuckDBPyConnection,
+    table: pa.Table,
+    *,
+    source: str | None,
+    max_stored_id: int | None,
+) -> tuple[AppendResult, int | None]:
+    """Append a conformed batch (see :func:`conform`) to ``ticks`` of ``con``'s database.
+
+    The caller must hold the symbol's write lock and pass the highest stored trade id
+    (``None`` for an empty table). Returns the result and the new highest stored id (an
+    upper bound).
+    """
+    n = table.num_rows
+    if n == 0:
+        return AppendResult(), max_stored_id
+    select, reason = _select_sql(table)
+    con.register("_batch", table)
+    try:
+        ids = table.column("trade_id")
+        if _strictly_increasing(ids) and (
+            max_stored_id is None or pc.min(ids).as_py() > max_stored_id
+        ):
+            result = _append_fast(con, select, reason, n, source)
+        else:
+            result = _append_general(con, select, reason, n, source)
+    finally:
+        con.unregister("_batch")
+    new_max = max_stored_id
+    if result.inserted:
+        # conservative: the batch maximum may exceed the stored one (if that row was
+        # quarantined), which only makes the fast path rarer, never wrong
+        batch_max = pc.max(ids).as_py()
+        new_max = batch_max if max_stored_id is None else max(max_stored_id, batch_max)
+    return result, new_max
+
+
+def _append_fast(
+    con: duckdb.DuckDBPyConnection, select: str, reason: str, n: int, source: str | None
+) -> AppendResult:
+    con.execute("BEGIN TRANSACTION")
+    try:
+        inserted = con.execute(
+            f"INSERT INTO ticks ({_TICK_COLUMNS}) SELECT {select} FROM _batch b "
+            f"WHERE ({reason}) IS NULL"
+        ).fetchall()[0][0]
+        quarantined = 0
+        if inserted < n:
+            quarantined = n - inserted
+            con.execute(
+                "CREATE OR REPLACE TEMP TABLE _bad AS "
+                f"SELECT {_RAW_JSON} AS raw_json, r AS reason "
+                f"FROM (SELECT b.*, {reason} AS r FROM _batch b) b WHERE r IS NOT NULL"
+            )
+            _keep_quarantined(con, "_bad", source)
+            con.execute("DROP TABLE _bad")
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return AppendResult(received=n, inserted=inserted, quarantined=quarantined)
+
+
+def _keep_quarantined(con: duckdb.DuckDBPyConnection, relation: str, source: str | None) -> None:
+    """Insert ``(raw_json, reason)`` rows of ``relation`` into ``quarantine``, once each: the
+    same record refused for the same reason again (a re-import) is not kept twice."""
+    con.execute(
+        "INSERT INTO quarantine (raw, reason, source) "
+        f"SELECT DISTINCT r.raw_json, r.reason, ? FROM {relation} r "
+        "WHERE NOT EXISTS (SELECT 1 FROM quarantine q "
+        "  WHERE q.raw = r.raw_json AND q.reason = r.reason)",
+        [source],
+    )
+
+
+_SAME_CONTENT = (
+    "s.ts = t.ts AND s.price = t.price AND s.quantity = t.quantity AND s.side = t.side "
+    "AND (s.trade_type IS NULL OR t.trade_type IS NULL OR s.trade_type = t.trade_type) "
+    "AND (s.first_trade_id IS NULL OR t.first_trade_id IS NULL "
+    "     OR s.first_trade_id = t.first_trade_id) "
+    "AND (s.last_trade_id IS NULL OR t.last_trade_id IS NULL "
+    "     OR s.last_trade_id = t.last_trade_id)"
+)
+
+
+def _append_general(
+    con: duckdb.DuckDBPyConnection, select: str, reason: str, n: int, source: str | None
+) -> AppendResult:
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE _stage AS "
+            f"SELECT {select}, {reason} AS reason, {_RAW_JSON} AS raw_json, "
+            "row_number() OVER () AS seq FROM _batch b"
+        )
+        quarantined = con.execute(
+            "SELECT count(*) FROM _stage WHERE reason IS NOT NULL"
+        ).fetchall()[0][0]
+        if quarantined:
+            _keep_quarantined(con, "(SELECT * FROM _stage WHERE reason IS NOT NULL)", source)
+        # valid rows, each tagged with the first valid occurrence of its id in this batch
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE _valid AS "
+            "SELECT *, first_value(seq) OVER (PARTITION BY trade_id ORDER BY seq) AS first_seq "
+            "FROM _stage WHERE reason IS NULL"
+        )
+        lo, hi = con.execute("SELECT min(trade_id), max(trade_id) FROM _valid").fetchall()[0]
+        # candidates: first occurrences; compare to what is stored
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE _cmp AS "
+            "SELECT s.*, t.trade_id IS NOT NULL AS stored, "
+            f"  t.trade_id IS NOT NULL AND NOT ({_SAME_CONTENT}) AS conflict, "
+            "  to_json(struct_pack(trade_id := t.trade_id, ts := t.ts, price := t.price, "
+            "    quantity := t.quantity, side := t.side, trade_type := t.trade_type, "
+            "    first_trade_id := t.first_trade_id, last_trade_id := t.last_trade_id"
+            "  ))::VARCHAR AS stored_json "
+            "FROM _valid s LEFT JOIN (SELECT * FROM ticks WHERE trade_id BETWEEN ? AND ?) t "
+            "  USING (trade_id) WHERE s.seq = s.first_seq",
+            [lo, hi],
+        )
+        # repeats inside the batch: compare to the first occurrence
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE _repeat AS "
+            f"SELECT s.*, NOT ({_SAME_CONTENT}) AS conflict, "
+            "  to_json(struct_pack(trade_id := t.trade_id, ts := t.ts, price := t.price, "
+            "    quantity := t.quantity, side := t.side, trade_type := t.trade_type"
+            "  ))::VARCHAR AS first_json "
+            "FROM _valid s JOIN _valid t ON t.seq = s.first_seq WHERE s.seq <> s.first_seq"
+        )
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE _conflicts AS "
+            "SELECT trade_id, stored_json AS stored, raw_json AS incoming FROM _cmp WHERE conflict "
+            "UNION ALL SELECT trade_id, first_json, raw_json FROM _repeat WHERE conflict"
+        )
+        conflicts = con.execute("SELECT count(*) FROM _conflicts").fetchall()[0][0]
+        if conflicts:  # a conflict seen again (re-import) is recorded once
+            con.execute(
+                "INSERT INTO tick_conflicts (trade_id, stored, incoming, source) "
+                "SELECT DISTINCT c.trade_id, c.stored, c.incoming, ? FROM _conflicts c "
+                "WHERE NOT EXISTS (SELECT 1 FROM tick_conflicts k "
+                "  WHERE k.trade_id = c.trade_id AND k.incoming = c.incoming)",
+                [source],
+            )
+        duplicates = con.execute(
+            "SELECT (SELECT count(*) FROM _cmp WHERE stored AND NOT conflict) "
+            "     + (SELECT count(*) FROM _repeat WHERE NOT conflict)"
+        ).fetchall()[0][0]
+        inserted = con.execute(
+            f"INSERT INTO ticks ({_TICK_COLUMNS}) SELECT {_TICK_COLUMNS} FROM _cmp "
+            "WHERE NOT stored ORDER BY trade_id"
+        ).fetchall()[0][0]
+        con.execute(
+            "DROP TABLE _stage; DROP TABLE _valid; DROP TABLE _cmp; DROP TABLE _repeat; "
+            "DROP TABLE _conflicts"
+        )
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return AppendResult(
+        received=n,
+        inserted=inserted,
+        duplicates=duplicates,
+        conflicts=conflicts,
+        quarantined=quarantined,
+    )

@@ -9,6 +9,7 @@ Migration files are never edited once released; changes go in a new file.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from dataclasses import dataclass
 from functools import cache
@@ -94,7 +95,7 @@ def migrate(
     migrations = migrations if migrations is not None else load_migrations()
     con.execute(
         "CREATE TABLE IF NOT EXISTS schema_version ("
-        " version INTEGER PRIMARY KEY, name VARCHAR NOT NULL,"
+        " version INTEGER NOT NULL, name VARCHAR NOT NULL,"
         " applied_at TIMESTAMP NOT NULL DEFAULT (now() AT TIME ZONE 'UTC'))"
     )
     have = current_version(con)
@@ -119,7 +120,8 @@ def migrate(
             )
             con.execute("COMMIT")
         except duckdb.Error as exc:
-            con.execute("ROLLBACK")
+            with contextlib.suppress(duckdb.TransactionException):  # COMMIT itself failed
+                con.execute("ROLLBACK")
             raise SchemaError(f"migration {mig.version:03d}_{mig.name}.sql failed: {exc}") from exc
         applied.append(mig.version)
     return applied

@@ -99,9 +99,16 @@ class ConnectionPool:
         self.read_only = read_only
         self._on_attach = on_attach
         self._wait_timeout_s = wait_timeout_s
+        # an in-memory hub has no spill folder by default: without one, un-checkpointed
+        # blocks of many attached files can only live in RAM and exhaust memory_limit
+        spill = self.root / ".tmp"
         self._hub = duckdb.connect(
             ":memory:",
-            config={"memory_limit": memory_limit, "threads": threads},
+            config={
+                "memory_limit": memory_limit,
+                "threads": threads,
+                "temp_directory": str(spill),
+            },
         )
         # UTC for every TIMESTAMPTZ conversion (icu is loaded once the instance exists)
         self._hub.execute("SET TimeZone = 'UTC'")

@@ -1,0 +1,22 @@
+# The two front-door commands (see README.md). Both set everything up from nothing.
+SHELL := /bin/bash
+TAPEFLOW := .venv/bin/tapeflow
+MARKET ?= ../shared/data/market
+ROOT ?= data
+
+.PHONY: demo test lint setup bench
+
+setup:  ## interpreter + virtual environment + locked packages
+	@scripts/bootstrap >/dev/null
+
+demo: setup  ## the main job on embedded defaults over the real recordings
+	$(TAPEFLOW) import $(MARKET) --root $(ROOT)
+	$(TAPEFLOW) info --root $(ROOT)
+
+test: setup  ## lint + the whole test suite (starts the Firestore emulator itself)
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+	.venv/bin/pytest
+
+bench: setup  ## the on-demand benchmarks in tests/benchmarks/
+	@for b in tests/benchmarks/bench_*.py; do echo "== $$b"; .venv/bin/python $$b || exit 1; done

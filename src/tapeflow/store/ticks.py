@@ -122,61 +122,60 @@ def conform(table: pa.Table | pa.RecordBatch) -> pa.Table:
     return pa.table(cols)
 
 
-def _number_checks(column: str, sql_type: str, is_string: bool) -> tuple[str, str]:
-    """(value expression, reason CASE arms) for a price/quantity column."""
-    value = f"TRY_CAST(b.{column} AS {sql_type})"
-    arms = [f"WHEN b.{column} IS NULL THEN 'missing {column}'"]
-    if is_string:
-        arms.append(
-            f"WHEN {value} IS NULL THEN '{column} is not a number representable as {sql_type}'"
-        )
-        # a value with more fractional digits than the column keeps would be rounded
-        arms.append(
-            f"WHEN TRY_CAST(b.{column} AS DECIMAL(38,18)) <> {value} "
-            f"THEN '{column} has more decimals than {sql_type} keeps'"
-        )
-    else:
-        arms.append(f"WHEN {value} IS NULL THEN '{column} does not fit {sql_type}'")
-    arms.append(f"WHEN {value} <= 0 THEN 'non-positive {column}'")
-    return value, " ".join(arms)
+def _typed_sql() -> str:
+    """A relation over ``_batch b`` with each column cast once to its tick type (NULL where
+    the cast fails), plus what validation and quarantine need: the untyped price/quantity,
+    a wide cast that shows digits the tick type would round away, and the raw record."""
+    parts = ["b.trade_id", "(b.ts AT TIME ZONE 'UTC') AS ts"]
+    for column, sql_type in (("price", PRICE_TYPE), ("quantity", QUANTITY_TYPE)):
+        parts.append(f"TRY_CAST(b.{column} AS {sql_type}) AS {column}")
+        # the same value at 18 decimals shows any digits the tick type would round away
+        parts.append(f"TRY_CAST(b.{column} AS DECIMAL(38,18)) AS {column}_exact")
+        parts.append(f"b.{column} AS {column}_raw")
+    parts += [
+        "b.side",
+        "b.trade_type",
+        "b.first_trade_id",
+        "b.last_trade_id",
+        "(b.local_ts AT TIME ZONE 'UTC') AS local_ts",
+        "b.raw",
+    ]
+    return f"(SELECT {', '.join(parts)} FROM _batch b)"
 
 
-def _select_sql(table: pa.Table) -> tuple[str, str]:
-    """SQL select list of typed tick columns over ``_batch b`` and the ``reason`` expression
-    (NULL for a valid row)."""
-    price, price_arms = _number_checks(
-        "price", PRICE_TYPE, not pa.types.is_decimal(table.schema.field("price").type)
-    )
-    qty, qty_arms = _number_checks(
-        "quantity", QUANTITY_TYPE, not pa.types.is_decimal(table.schema.field("quantity").type)
-    )
-    ts = "(b.ts AT TIME ZONE 'UTC')"
+def _reason_sql() -> str:
+    """CASE expression over the typed relation ``v``: why a row is not a valid tick, or NULL."""
     types = ", ".join(f"'{t}'" for t in TRADE_TYPES)
-    reason = (
-        "CASE WHEN b.trade_id IS NULL THEN 'missing trade id' "
-        "WHEN b.ts IS NULL THEN 'missing or unparseable time' "
-        f"WHEN {ts} < TIMESTAMP '2009-01-01' OR {ts} > (now() AT TIME ZONE 'UTC') "
-        "+ INTERVAL 1 DAY THEN 'time out of range' "
-        f"{price_arms} {qty_arms} "
-        "WHEN b.side IS NULL OR b.side NOT IN ('buy', 'sell') THEN 'unknown side' "
-        f"WHEN b.trade_type IS NOT NULL AND b.trade_type NOT IN ({types}) "
-        "THEN 'unknown trade type' "
-        "ELSE NULL END"
-    )
-    select = (
-        f"b.trade_id, {ts} AS ts, {price} AS price, {qty} AS quantity, b.side, b.trade_type, "
-        "b.first_trade_id, b.last_trade_id, (b.local_ts AT TIME ZONE 'UTC') AS local_ts"
-    )
-    return select, reason
+    arms = [
+        "WHEN v.trade_id IS NULL THEN 'missing trade id'",
+        "WHEN v.ts IS NULL THEN 'missing or unparseable time'",
+        "WHEN v.ts < TIMESTAMP '2009-01-01' "
+        "  OR v.ts > (now() AT TIME ZONE 'UTC') + INTERVAL 1 DAY THEN 'time out of range'",
+    ]
+    for column, sql_type in (("price", PRICE_TYPE), ("quantity", QUANTITY_TYPE)):
+        arms += [
+            f"WHEN v.{column}_raw IS NULL THEN 'missing {column}'",
+            f"WHEN v.{column} IS NULL "
+            f"  THEN '{column} is not a number representable as {sql_type}'",
+            f"WHEN v.{column}_exact IS DISTINCT FROM v.{column} "
+            f"  THEN '{column} has more decimals than {sql_type} keeps'",
+            f"WHEN v.{column} <= 0 THEN 'non-positive {column}'",
+        ]
+    arms += [
+        "WHEN v.side IS NULL OR v.side NOT IN ('buy', 'sell') THEN 'unknown side'",
+        f"WHEN v.trade_type IS NOT NULL AND v.trade_type NOT IN ({types}) "
+        "  THEN 'unknown trade type'",
+    ]
+    return "CASE " + " ".join(arms) + " ELSE NULL END"
 
 
 _TICK_COLUMNS = (
     "trade_id, ts, price, quantity, side, trade_type, first_trade_id, last_trade_id, local_ts"
 )
 _RAW_JSON = (
-    "coalesce(b.raw, to_json(struct_pack(trade_id := b.trade_id, ts := b.ts, "
-    "price := b.price, quantity := b.quantity, side := b.side, "
-    "trade_type := b.trade_type))::VARCHAR)"
+    "coalesce(v.raw, to_json(struct_pack(trade_id := v.trade_id, ts := v.ts, "
+    "price := v.price_raw, quantity := v.quantity_raw, side := v.side, "
+    "trade_type := v.trade_type))::VARCHAR)"
 )
 
 
@@ -203,16 +202,16 @@ def append_ticks(
     n = table.num_rows
     if n == 0:
         return AppendResult(), max_stored_id
-    select, reason = _select_sql(table)
+    typed, reason = _typed_sql(), _reason_sql()
     con.register("_batch", table)
     try:
         ids = table.column("trade_id")
         if _strictly_increasing(ids) and (
             max_stored_id is None or pc.min(ids).as_py() > max_stored_id
         ):
-            result = _append_fast(con, select, reason, n, source)
+            result = _append_fast(con, typed, reason, n, source)
         else:
-            result = _append_general(con, select, reason, n, source)
+            result = _append_general(con, typed, reason, n, source)
     finally:
         con.unregister("_batch")
     new_max = max_stored_id
@@ -225,12 +224,12 @@ def append_ticks(
 
 
 def _append_fast(
-    con: duckdb.DuckDBPyConnection, select: str, reason: str, n: int, source: str | None
+    con: duckdb.DuckDBPyConnection, typed: str, reason: str, n: int, source: str | None
 ) -> AppendResult:
     con.execute("BEGIN TRANSACTION")
     try:
         inserted = con.execute(
-            f"INSERT INTO ticks ({_TICK_COLUMNS}) SELECT {select} FROM _batch b "
+            f"INSERT INTO ticks ({_TICK_COLUMNS}) SELECT {_TICK_COLUMNS} FROM {typed} v "
             f"WHERE ({reason}) IS NULL"
         ).fetchall()[0][0]
         quarantined = 0
@@ -238,8 +237,8 @@ def _append_fast(
             quarantined = n - inserted
             con.execute(
                 "CREATE OR REPLACE TEMP TABLE _bad AS "
-                f"SELECT {_RAW_JSON} AS raw_json, r AS reason "
-                f"FROM (SELECT b.*, {reason} AS r FROM _batch b) b WHERE r IS NOT NULL"
+                f"SELECT {_RAW_JSON} AS raw_json, {reason} AS reason FROM {typed} v "
+                f"WHERE ({reason}) IS NOT NULL"
             )
             _keep_quarantined(con, "_bad", source)
             con.execute("DROP TABLE _bad")
@@ -273,14 +272,14 @@ _SAME_CONTENT = (
 
 
 def _append_general(
-    con: duckdb.DuckDBPyConnection, select: str, reason: str, n: int, source: str | None
+    con: duckdb.DuckDBPyConnection, typed: str, reason: str, n: int, source: str | None
 ) -> AppendResult:
     con.execute("BEGIN TRANSACTION")
     try:
         con.execute(
             "CREATE OR REPLACE TEMP TABLE _stage AS "
-            f"SELECT {select}, {reason} AS reason, {_RAW_JSON} AS raw_json, "
-            "row_number() OVER () AS seq FROM _batch b"
+            f"SELECT {_TICK_COLUMNS}, {reason} AS reason, {_RAW_JSON} AS raw_json, "
+            f"row_number() OVER () AS seq FROM {typed} v"
         )
         quarantined = con.execute(
             "SELECT count(*) FROM _stage WHERE reason IS NOT NULL"

@@ -1,0 +1,255 @@
+"""The live process's read-only query endpoint (Arrow Flight on loopback).
+
+DuckDB lets only one process open a file read-write, and no other process may open it at
+all meanwhile. So while ``tapeflow run`` holds the symbol files, a notebook's
+``tapeflow.open(root)`` reaches them through this endpoint instead:
+
+* the server (:class:`QueryEndpoint`) listens on ``127.0.0.1`` on a free port and writes
+  ``{root}/.tapeflow/endpoint.json`` (mode 0600): host, port, process id and a random
+  bearer token. It removes the file when it stops;
+* a client (:class:`FlightRunner`) finds the file (:func:`find_endpoint`), checks that the
+  process is alive, and sends each query as a Flight ticket with the token; the result
+  comes back as an Arrow table;
+* only a single read-only ``SELECT`` is accepted (:func:`check_read_only`, parsed by
+  DuckDB itself); anything else is refused with ``FlightServerError`` naming the rule.
+
+Both sides run the same :class:`~tapeflow.analytics.query.Query`, so results are identical
+whichever path a query takes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+import pyarrow as pa
+import pyarrow.flight as flight
+
+from tapeflow.analytics.errors import ReadOnlyQueryError
+from tapeflow.analytics.query import Query, utc_frame
+from tapeflow.store import SymbolKey, TickStore, UnknownSymbolError
+
+log = logging.getLogger(__name__)
+
+ENDPOINT_FILE = Path(".tapeflow") / "endpoint.json"
+
+
+def check_read_only(sql: str) -> None:
+    """Accept exactly one ``SELECT`` statement (as DuckDB's parser classifies it).
+
+    Raises:
+        ReadOnlyQueryError: unparseable, several statements, or not a SELECT.
+    """
+    try:
+        statements = duckdb.extract_statements(sql)
+    except duckdb.Error as exc:
+        raise ReadOnlyQueryError(f"cannot parse query: {exc}") from exc
+    if len(statements) != 1 or statements[0].type != duckdb.StatementType.SELECT:
+        kinds = ", ".join(s.type.name for s in statements) or "nothing"
+        raise ReadOnlyQueryError(f"only one read-only SELECT statement is accepted, got {kinds}")
+
+
+def _encode(value: Any) -> Any:
+    # query parameters travel as JSON; datetimes and decimals as tagged strings
+    if isinstance(value, datetime):
+        return {"$dt": value.isoformat()}
+    if isinstance(value, Decimal):
+        return {"$dec": str(value)}
+    return value
+
+
+def _decode(value: Any) -> Any:
+    if isinstance(value, dict) and "$dt" in value:
+        return datetime.fromisoformat(value["$dt"])
+    if isinstance(value, dict) and "$dec" in value:
+        return Decimal(value["$dec"])
+    return value
+
+
+class _TokenMiddlewareFactory(flight.ServerMiddlewareFactory):
+    def __init__(self, token: str) -> None:
+        self._expected = f"Bearer {token}"
+
+    def start_call(self, info, headers):
+        values = headers.get("authorization") or headers.get("Authorization") or []
+        if not any(secrets.compare_digest(v, self._expected) for v in values):
+            raise flight.FlightUnauthenticatedError("missing or wrong endpoint token")
+        return None
+
+
+class _Server(flight.FlightServerBase):
+    def __init__(self, store: TickStore, location: str, token: str) -> None:
+        super().__init__(location, middleware={"auth": _TokenMiddlewareFactory(token)})
+        self._store = store
+
+    def do_get(self, context, ticket):
+        try:
+            request = json.loads(ticket.ticket)
+            key = SymbolKey.parse(request["symbol"])
+            sql = request["sql"]
+            params = [_decode(p) for p in request.get("params", [])]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise flight.FlightServerError(f"bad query ticket: {exc}") from exc
+        try:
+            check_read_only(sql)
+        except ReadOnlyQueryError as exc:
+            raise flight.FlightServerError(f"refused: {exc}") from exc
+        try:
+            with self._store.connection(key) as con:
+                table = con.execute(sql, params).to_arrow_table()
+        except UnknownSymbolError as exc:
+            raise flight.FlightServerError(f"unknown symbol: {exc}") from exc
+        except duckdb.Error as exc:
+            raise flight.FlightServerError(f"query failed: {exc}") from exc
+        return flight.RecordBatchStream(table)
+
+    def do_action(self, context, action):
+        if action.type == "symbols":
+            body = json.dumps([str(k) for k in self._store.symbols()]).encode()
+            return [flight.Result(pa.py_buffer(body))]
+        raise flight.FlightServerError(f"unknown action {action.type!r}")
+
+
+class QueryEndpoint:
+    """Serve read-only queries on ``store`` over Arrow Flight on loopback.
+
+    Use as a context manager, or :meth:`start` / :meth:`stop`. The endpoint file is written
+    after the server listens and removed on stop.
+    """
+
+    def __init__(self, store: TickStore, *, host: str = "127.0.0.1", port: int = 0) -> None:
+        if host not in ("127.0.0.1", "localhost", "::1"):
+            raise ValueError("the query endpoint listens on loopback only")
+        self._store = store
+        self._token = secrets.token_urlsafe(32)
+        self._server = _Server(store, f"grpc+tcp://{host}:{port}", self._token)
+        self._host = host
+        self._thread: threading.Thread | None = None
+        self.path = store.root / ENDPOINT_FILE
+
+    @property
+    def port(self) -> int:
+        """The port the server listens on."""
+        return self._server.port
+
+    def start(self) -> QueryEndpoint:
+        """Serve in a background thread and publish the endpoint file."""
+        self._thread = threading.Thread(
+            target=self._server.serve, name="query-endpoint", daemon=True
+        )
+        self._thread.start()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump(
+                {"host": self._host, "port": self.port, "pid": os.getpid(), "token": self._token},
+                fh,
+            )
+        os.replace(tmp, self.path)
+        log.info("query endpoint on %s:%d", self._host, self.port)
+        return self
+
+    def stop(self) -> None:
+        """Remove the endpoint file and shut the server down. Idempotent."""
+        self.path.unlink(missing_ok=True)
+        if self._thread is not None:
+            self._server.shutdown()
+            self._thread.join(timeout=10)
+            self._thread = None
+
+    def __enter__(self) -> QueryEndpoint:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+@dataclass(frozen=True)
+class EndpointInfo:
+    """What a client needs to reach a running process's endpoint."""
+
+    host: str
+    port: int
+    pid: int
+    token: str
+
+    def __repr__(self) -> str:  # never show the token
+        return f"EndpointInfo(host={self.host!r}, port={self.port}, pid={self.pid})"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def find_endpoint(root: str | Path) -> EndpointInfo | None:
+    """The endpoint of a live process holding ``root``, or None (no file, or its process is
+    gone — a stale file left by a killed process is ignored)."""
+    path = Path(root) / ENDPOINT_FILE
+    try:
+        data = json.loads(path.read_text())
+        info = EndpointInfo(
+            str(data["host"]), int(data["port"]), int(data["pid"]), str(data["token"])
+        )
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return info if _alive(info.pid) else None
+
+
+class FlightRunner:
+    """:class:`~tapeflow.analytics.query.QueryRunner` that sends queries to a live process's
+    :class:`QueryEndpoint`.
+
+    Raises (from :meth:`run`):
+        UnknownSymbolError: the process has no such symbol.
+        ReadOnlyQueryError: the query was refused as not read-only.
+        RuntimeError: the query failed in the process (message from DuckDB).
+    """
+
+    def __init__(self, info: EndpointInfo) -> None:
+        self._client = flight.FlightClient(f"grpc+tcp://{info.host}:{info.port}")
+        self._options = flight.FlightCallOptions(
+            headers=[(b"authorization", f"Bearer {info.token}".encode())]
+        )
+
+    def run(self, key: SymbolKey, query: Query) -> pl.DataFrame:
+        """See :meth:`tapeflow.analytics.query.QueryRunner.run`."""
+        ticket = json.dumps(
+            {"symbol": str(key), "sql": query.sql, "params": [_encode(p) for p in query.params]}
+        )
+        try:
+            reader = self._client.do_get(flight.Ticket(ticket.encode()), self._options)
+            table = reader.read_all()
+        except flight.FlightServerError as exc:
+            message = str(exc).split(". Detail:")[0]
+            if "unknown symbol" in message:
+                raise UnknownSymbolError(message) from None
+            if "refused:" in message:
+                raise ReadOnlyQueryError(message) from None
+            raise RuntimeError(message) from None
+        return utc_frame(pl.from_arrow(table))
+
+    def symbols(self) -> list[SymbolKey]:
+        """See :meth:`tapeflow.analytics.query.QueryRunner.symbols`."""
+        results = list(self._client.do_action(flight.Action("symbols", b""), self._options))
+        return [SymbolKey.parse(s) for s in json.loads(results[0].body.to_pybytes())]
+
+    def close(self) -> None:
+        """Close the client connection."""
+        self._client.close()

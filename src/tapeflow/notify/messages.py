@@ -1,0 +1,305 @@
+"""What each bus event says in an e-mail: priority, subject, body, and how it coalesces.
+
+:func:`render` turns an event into a :class:`Notification`; :func:`compose` turns a
+coalesced :class:`~tapeflow.notify.coalesce.Digest` into the final subject and plain-text
+body. Priorities (in the subject as ``[P1]`` ...):
+
+* **P1** act now: circuit breaker tripped, order failed.
+* **P2** look soon: connection lost, reconciliation that found discrepancies.
+* **P3** information: signal, position opened, position closed (with P&L), clean
+  reconciliation.
+
+Coalescing (see :mod:`tapeflow.notify.coalesce`): notifications with the same
+``coalesce_key`` within the window merge. ``hold=True`` kinds (connection lost, order failed)
+are bursty: the first is held for the window and one mail reports the count; the others go
+out at once and any repeats within the window follow in one summary mail.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from enum import IntEnum
+from typing import TYPE_CHECKING, Any
+
+from tapeflow.bus.events import (
+    CircuitBreakerTripped,
+    ConnectionLost,
+    Event,
+    OrderFailed,
+    PositionClosed,
+    PositionOpened,
+    ReconciliationCompleted,
+    SignalGenerated,
+)
+
+if TYPE_CHECKING:
+    from tapeflow.notify.coalesce import Digest
+
+
+class Priority(IntEnum):
+    """Urgency of a notification; lower is more urgent."""
+
+    P1 = 1
+    P2 = 2
+    P3 = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    """One thing worth telling a human.
+
+    Attributes:
+        priority: urgency, shown in the subject.
+        kind: machine name (``"connection_lost"``, ...), also a SendGrid category.
+        title: subject text after the priority tag.
+        body: plain-text body.
+        coalesce_key: notifications sharing it are "similar" and merge within the window.
+        detail: one line telling this one apart from the others in its group.
+        hold: True for bursty kinds: wait out the window and send one counted mail.
+        at: when the underlying event happened (UTC).
+    """
+
+    priority: Priority
+    kind: str
+    title: str
+    body: str
+    coalesce_key: str
+    detail: str
+    hold: bool = False
+    at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+
+def _num(value: Decimal | None) -> str:
+    """An exact amount in plain notation (``"64123.40"``, never ``"6.4E+4"``)."""
+    return "-" if value is None else format(value, "f")
+
+
+def _time(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _lines(pairs: list[tuple[str, Any]]) -> str:
+    width = max(len(k) for k, _ in pairs)
+    return "\n".join(f"{k.ljust(width)}  {v}" for k, v in pairs if v is not None)
+
+
+@functools.singledispatch
+def render(event: Event) -> Notification | None:
+    """The notification for ``event``, or None for event types that send no mail."""
+    return None
+
+
+@render.register
+def _(event: SignalGenerated) -> Notification:
+    s = event.signal
+    key = getattr(s, "key", "?")
+    direction = str(getattr(s, "direction", "?")).upper()
+    entry, stop = getattr(s, "entry_price", None), getattr(s, "stop_loss", None)
+    signal_id = getattr(s, "signal_id", None) or repr(s)
+    candle_time = getattr(s, "candle_time", None)
+    body = _lines(
+        [
+            ("symbol", key),
+            ("direction", direction),
+            ("entry", _num(entry)),
+            ("stop", _num(stop)),
+            ("target", _num(getattr(s, "target", None))),
+            ("probability", getattr(s, "probability", None)),
+            ("confluence", getattr(s, "confluence", None)),
+            ("zone strength", getattr(s, "zone_strength", None)),
+            ("entry score", getattr(s, "entry_score", None)),
+            ("strategy", getattr(s, "strategy", None)),
+            ("candle", _time(candle_time) if candle_time else None),
+            ("signal id", signal_id),
+            ("at", _time(event.at)),
+        ]
+    )
+    return Notification(
+        priority=Priority.P3,
+        kind="signal",
+        title=f"Signal {direction} {key} @ {_num(entry)} (stop {_num(stop)})",
+        body=body,
+        coalesce_key=f"signal:{signal_id}",
+        detail=f"{direction} {key} @ {_num(entry)}",
+        at=event.at,
+    )
+
+
+@render.register
+def _(event: PositionOpened) -> Notification:
+    direction = event.direction.upper()
+    body = _lines(
+        [
+            ("symbol", event.key),
+            ("direction", direction),
+            ("quantity", _num(event.quantity)),
+            ("entry", _num(event.entry_price)),
+            ("stop", _num(event.stop_price)),
+            ("notional", _num(event.quantity * event.entry_price)),
+            ("position id", event.position_id),
+            ("at", _time(event.at)),
+        ]
+    )
+    return Notification(
+        priority=Priority.P3,
+        kind="position_opened",
+        title=f"Position opened {direction} {_num(event.quantity)} {event.key} "
+        f"@ {_num(event.entry_price)}",
+        body=body,
+        coalesce_key=f"position_opened:{event.position_id}",
+        detail=f"{direction} {_num(event.quantity)} @ {_num(event.entry_price)}",
+        at=event.at,
+    )
+
+
+@render.register
+def _(event: PositionClosed) -> Notification:
+    direction = event.direction.upper()
+    notional = event.quantity * event.entry_price
+    pnl_pct = (event.pnl / notional * 100).quantize(Decimal("0.01")) if notional else None
+    body = _lines(
+        [
+            ("symbol", event.key),
+            ("direction", direction),
+            ("quantity", _num(event.quantity)),
+            ("entry", _num(event.entry_price)),
+            ("exit", _num(event.exit_price)),
+            ("P&L", f"{event.pnl:+f} (quote, fees included)"),
+            ("P&L % of entry notional", f"{pnl_pct:+f}%" if pnl_pct is not None else None),
+            ("reason", event.reason),
+            ("position id", event.position_id),
+            ("at", _time(event.at)),
+        ]
+    )
+    return Notification(
+        priority=Priority.P3,
+        kind="position_closed",
+        title=f"Position closed {direction} {event.key} P&L {event.pnl:+f} ({event.reason})",
+        body=body,
+        coalesce_key=f"position_closed:{event.position_id}",
+        detail=f"P&L {event.pnl:+f} ({event.reason})",
+        at=event.at,
+    )
+
+
+@render.register
+def _(event: OrderFailed) -> Notification:
+    body = _lines(
+        [
+            ("symbol", event.key),
+            ("client order id", event.client_order_id),
+            ("reason", event.reason),
+            ("at", _time(event.at)),
+        ]
+    )
+    return Notification(
+        priority=Priority.P1,
+        kind="order_failed",
+        title=f"Order failed {event.key}: {event.reason}",
+        body=body,
+        coalesce_key=f"order_failed:{event.key}:{event.reason}",
+        detail=f"{event.client_order_id}",
+        hold=True,
+        at=event.at,
+    )
+
+
+@render.register
+def _(event: CircuitBreakerTripped) -> Notification:
+    body = _lines(
+        [
+            ("scope", event.scope),
+            ("reason", event.reason),
+            ("at", _time(event.at)),
+            ("effect", "new entries are blocked until the breaker is reset"),
+        ]
+    )
+    return Notification(
+        priority=Priority.P1,
+        kind="circuit_breaker",
+        title=f"CIRCUIT BREAKER {event.scope}: {event.reason}",
+        body=body,
+        coalesce_key=f"circuit_breaker:{event.scope}:{event.reason}",
+        detail=event.reason,
+        at=event.at,
+    )
+
+
+@render.register
+def _(event: ConnectionLost) -> Notification:
+    body = _lines(
+        [("feed", event.feed), ("reason", event.reason or "(none given)"), ("at", _time(event.at))]
+    )
+    return Notification(
+        priority=Priority.P2,
+        kind="connection_lost",
+        title=f"Connection lost {event.feed}",
+        body=body,
+        coalesce_key=f"connection_lost:{event.feed}",
+        detail=event.reason or "(no reason given)",
+        hold=True,
+        at=event.at,
+    )
+
+
+@render.register
+def _(event: ReconciliationCompleted) -> Notification:
+    clean = event.discrepancies == 0
+    title = (
+        "Reconciliation: no discrepancies"
+        if clean
+        else f"Reconciliation: {event.discrepancies} discrepancies resolved"
+    )
+    return Notification(
+        priority=Priority.P3 if clean else Priority.P2,
+        kind="reconciliation",
+        title=title,
+        body=f"{event.report.rstrip()}\n\nat  {_time(event.at)}",
+        coalesce_key=f"reconciliation:{event.at.isoformat()}",
+        detail=title,
+        at=event.at,
+    )
+
+
+#: Event types that produce mail (what :func:`tapeflow.notify.wiring.subscribe` wires).
+NOTIFIED_EVENTS: tuple[type[Event], ...] = (
+    SignalGenerated,
+    PositionOpened,
+    PositionClosed,
+    OrderFailed,
+    CircuitBreakerTripped,
+    ConnectionLost,
+    ReconciliationCompleted,
+)
+
+_MAX_DETAILS = 20
+
+
+def compose(digest: Digest, *, prefix: str = "") -> tuple[str, str]:
+    """Subject and plain-text body of one mail for ``digest``.
+
+    A single notification is sent as is; a group of ``n`` says ``n`` in the subject and
+    lists how often each distinct detail occurred (at most 20 lines), then the most recent
+    notification's body.
+    """
+    n = digest.notification
+    tag = f"[{n.priority.name}]"
+    head = f"{tag} {prefix}: " if prefix else f"{tag} "
+    if digest.count == 1:
+        return head + n.title, n.body
+    span = (digest.last_at - digest.first_at).total_seconds()
+    subject = f"{head}{n.title} ({digest.count} times in {span:.0f}s)"
+    details = digest.details.most_common()
+    lines = [f"  {count} x {detail}" for detail, count in details[:_MAX_DETAILS]]
+    if len(details) > _MAX_DETAILS:
+        rest = sum(c for _, c in details[_MAX_DETAILS:])
+        lines.append(f"  ... and {rest} more in {len(details) - _MAX_DETAILS} other kinds")
+    what = "repeats of" if digest.follow_up else "notifications like"
+    body = (
+        f"{digest.count} {what} this between {_time(digest.first_at)} and "
+        f"{_time(digest.last_at)}:\n" + "\n".join(lines) + "\n\nMost recent:\n" + digest.last.body
+    )
+    return subject, body

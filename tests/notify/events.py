@@ -1,0 +1,100 @@
+"""One realistic instance of every event that produces mail."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from tapeflow.bus.events import (
+    CircuitBreakerTripped,
+    ConnectionLost,
+    OrderFailed,
+    PositionClosed,
+    PositionOpened,
+    ReconciliationCompleted,
+    SignalGenerated,
+)
+from tapeflow.notify.messages import Priority
+from tapeflow.store.symbols import SymbolKey
+from tapeflow.strategy.signal import TradeSignal
+
+BTC = SymbolKey("binance", "usdm", "BTCUSDT")
+AT = datetime(2024, 3, 1, 12, 0, 5, tzinfo=UTC)
+
+SIGNAL = TradeSignal(
+    key=BTC,
+    direction="long",
+    entry_price=Decimal("64123.40"),
+    stop_loss=Decimal("63500.00"),
+    candle_time=datetime(2024, 3, 1, 12, 0, tzinfo=UTC),
+    entry_score=1.8,
+    zone_strength=72.0,
+    confluence=5.0,
+    probability="high",
+    target=Decimal("65500"),
+)
+
+
+def all_events() -> dict[str, object]:
+    return {
+        "signal": SignalGenerated(signal=SIGNAL, at=AT),
+        "position_opened": PositionOpened(
+            key=BTC,
+            position_id="pos-7",
+            direction="long",
+            quantity=Decimal("0.015"),
+            entry_price=Decimal("64123.40"),
+            stop_price=Decimal("63500.00"),
+            at=AT,
+        ),
+        "position_closed": PositionClosed(
+            key=BTC,
+            position_id="pos-7",
+            direction="long",
+            quantity=Decimal("0.015"),
+            entry_price=Decimal("64123.40"),
+            exit_price=Decimal("64500.10"),
+            pnl=Decimal("5.6505"),
+            reason="trailing stop",
+            at=AT,
+        ),
+        "order_failed": OrderFailed(
+            key=BTC,
+            client_order_id="tf-3c1e-entry",
+            reason="Margin is insufficient (-2019)",
+            at=AT,
+        ),
+        "circuit_breaker": CircuitBreakerTripped(
+            scope="portfolio", reason="daily loss 3.10% >= 3%", at=AT
+        ),
+        "connection_lost": ConnectionLost(feed="binance/usdm", reason="ping timeout", at=AT),
+        "reconciliation": ReconciliationCompleted(
+            report="positions: 1 closed locally (missing on exchange)\norders: 0 adopted",
+            discrepancies=1,
+            at=AT,
+        ),
+    }
+
+
+#: kind -> (priority, subject title) each event of :func:`all_events` must produce.
+EXPECTED = {
+    "signal": (
+        Priority.P3,
+        "Signal LONG binance/usdm/BTCUSDT @ 64123.40 (stop 63500.00)",
+    ),
+    "position_opened": (
+        Priority.P3,
+        "Position opened LONG 0.015 binance/usdm/BTCUSDT @ 64123.40",
+    ),
+    "position_closed": (
+        Priority.P3,
+        "Position closed LONG binance/usdm/BTCUSDT P&L +5.6505 (trailing stop)",
+    ),
+    "order_failed": (
+        Priority.P1,
+        "Order failed binance/usdm/BTCUSDT: Margin is insufficient (-2019)",
+    ),
+    "circuit_breaker": (Priority.P1, "CIRCUIT BREAKER portfolio: daily loss 3.10% >= 3%"),
+    "connection_lost": (Priority.P2, "Connection lost binance/usdm"),
+    "reconciliation": (Priority.P2, "Reconciliation: 1 discrepancies resolved"),
+}

@@ -23,6 +23,7 @@ temporary table.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 import duckdb
 import numpy as np
@@ -122,15 +123,22 @@ def conform(table: pa.Table | pa.RecordBatch) -> pa.Table:
     return pa.table(cols)
 
 
-def _typed_sql() -> str:
+def _exact_input(table: pa.Table, column: str) -> bool:
+    """True if ``column`` is a decimal with no more fractional digits than the tick type
+    keeps (8), so converting it can never round."""
+    arrow_type = table.schema.field(column).type
+    return pa.types.is_decimal(arrow_type) and arrow_type.scale <= 8
+
+
+def _typed_sql(table: pa.Table) -> str:
     """A relation over ``_batch b`` with each column cast once to its tick type (NULL where
     the cast fails), plus what validation and quarantine need: the untyped price/quantity,
     a wide cast that shows digits the tick type would round away, and the raw record."""
     parts = ["b.trade_id", "(b.ts AT TIME ZONE 'UTC') AS ts"]
     for column, sql_type in (("price", PRICE_TYPE), ("quantity", QUANTITY_TYPE)):
         parts.append(f"TRY_CAST(b.{column} AS {sql_type}) AS {column}")
-        # the same value at 18 decimals shows any digits the tick type would round away
-        parts.append(f"TRY_CAST(b.{column} AS DECIMAL(38,18)) AS {column}_exact")
+        if not _exact_input(table, column):
+            parts.append(f"TRY_CAST(b.{column} AS DECIMAL(38,18)) AS {column}_exact")
         parts.append(f"b.{column} AS {column}_raw")
     parts += [
         "b.side",
@@ -143,30 +151,45 @@ def _typed_sql() -> str:
     return f"(SELECT {', '.join(parts)} FROM _batch b)"
 
 
-def _reason_sql() -> str:
-    """CASE expression over the typed relation ``v``: why a row is not a valid tick, or NULL."""
+def _rules(table: pa.Table) -> list[tuple[str, str]]:
+    """The validity rules over the typed relation ``v``, in the order their reasons are
+    reported: ``(condition that holds for a valid tick, reason when it does not)``."""
     types = ", ".join(f"'{t}'" for t in TRADE_TYPES)
-    arms = [
-        "WHEN v.trade_id IS NULL THEN 'missing trade id'",
-        "WHEN v.ts IS NULL THEN 'missing or unparseable time'",
-        "WHEN v.ts < TIMESTAMP '2009-01-01' "
-        "  OR v.ts > (now() AT TIME ZONE 'UTC') + INTERVAL 1 DAY THEN 'time out of range'",
+    latest = (datetime.now(UTC) + timedelta(days=1)).strftime("%Y-%m-%d %H:%M:%S")
+    rules = [
+        ("v.trade_id IS NOT NULL", "missing trade id"),
+        ("v.ts IS NOT NULL", "missing or unparseable time"),
+        (f"v.ts BETWEEN TIMESTAMP '2009-01-01' AND TIMESTAMP '{latest}'", "time out of range"),
     ]
     for column, sql_type in (("price", PRICE_TYPE), ("quantity", QUANTITY_TYPE)):
-        arms += [
-            f"WHEN v.{column}_raw IS NULL THEN 'missing {column}'",
-            f"WHEN v.{column} IS NULL "
-            f"  THEN '{column} is not a number representable as {sql_type}'",
-            f"WHEN v.{column}_exact IS DISTINCT FROM v.{column} "
-            f"  THEN '{column} has more decimals than {sql_type} keeps'",
-            f"WHEN v.{column} <= 0 THEN 'non-positive {column}'",
+        rules += [
+            (f"v.{column}_raw IS NOT NULL", f"missing {column}"),
+            (f"v.{column} IS NOT NULL", f"{column} is not a number representable as {sql_type}"),
         ]
-    arms += [
-        "WHEN v.side IS NULL OR v.side NOT IN ('buy', 'sell') THEN 'unknown side'",
-        f"WHEN v.trade_type IS NOT NULL AND v.trade_type NOT IN ({types}) "
-        "  THEN 'unknown trade type'",
+        if not _exact_input(table, column):
+            rules.append(
+                (
+                    f"v.{column}_exact = v.{column}",
+                    f"{column} has more decimals than {sql_type} keeps",
+                )
+            )
+        rules.append((f"v.{column} > 0", f"non-positive {column}"))
+    rules += [
+        ("v.side IN ('buy', 'sell')", "unknown side"),
+        (f"v.trade_type IS NULL OR v.trade_type IN ({types})", "unknown trade type"),
     ]
-    return "CASE " + " ".join(arms) + " ELSE NULL END"
+    return rules
+
+
+def _valid_sql(rules: list[tuple[str, str]]) -> str:
+    """Boolean over ``v``: true exactly for valid ticks (NULL counts as invalid)."""
+    return " AND ".join(f"({cond})" for cond, _ in rules)
+
+
+def _reason_sql(rules: list[tuple[str, str]]) -> str:
+    """CASE over ``v``: the first rule a row breaks, or NULL for a valid tick."""
+    arms = " ".join(f"WHEN NOT coalesce({cond}, false) THEN '{why}'" for cond, why in rules)
+    return f"CASE {arms} ELSE NULL END"
 
 
 _TICK_COLUMNS = (
@@ -202,14 +225,15 @@ def append_ticks(
     n = table.num_rows
     if n == 0:
         return AppendResult(), max_stored_id
-    typed, reason = _typed_sql(), _reason_sql()
+    rules = _rules(table)
+    typed, valid, reason = _typed_sql(table), _valid_sql(rules), _reason_sql(rules)
     con.register("_batch", table)
     try:
         ids = table.column("trade_id")
         if _strictly_increasing(ids) and (
             max_stored_id is None or pc.min(ids).as_py() > max_stored_id
         ):
-            result = _append_fast(con, typed, reason, n, source)
+            result = _append_fast(con, typed, valid, reason, n, source)
         else:
             result = _append_general(con, typed, reason, n, source)
     finally:
@@ -224,13 +248,18 @@ def append_ticks(
 
 
 def _append_fast(
-    con: duckdb.DuckDBPyConnection, typed: str, reason: str, n: int, source: str | None
+    con: duckdb.DuckDBPyConnection,
+    typed: str,
+    valid: str,
+    reason: str,
+    n: int,
+    source: str | None,
 ) -> AppendResult:
     con.execute("BEGIN TRANSACTION")
     try:
         inserted = con.execute(
             f"INSERT INTO ticks ({_TICK_COLUMNS}) SELECT {_TICK_COLUMNS} FROM {typed} v "
-            f"WHERE ({reason}) IS NULL"
+            f"WHERE {valid}"
         ).fetchall()[0][0]
         quarantined = 0
         if inserted < n:
@@ -238,7 +267,7 @@ def _append_fast(
             con.execute(
                 "CREATE OR REPLACE TEMP TABLE _bad AS "
                 f"SELECT {_RAW_JSON} AS raw_json, {reason} AS reason FROM {typed} v "
-                f"WHERE ({reason}) IS NOT NULL"
+                f"WHERE NOT coalesce({valid}, false)"
             )
             _keep_quarantined(con, "_bad", source)
             con.execute("DROP TABLE _bad")

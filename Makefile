@@ -10,7 +10,7 @@ setup:  ## interpreter + virtual environment + locked packages
 	@scripts/bootstrap >/dev/null
 
 demo: setup  ## the main job on embedded defaults over the real recordings
-	$(TAPEFLOW) import $(MARKET) --root $(ROOT)
+	$(TAPEFLOW) import $(MARKET) --root $(ROOT) --exchange binance --market spot
 	$(TAPEFLOW) info --root $(ROOT)
 
 test: setup  ## lint + the whole test suite (starts the Firestore emulator itself)

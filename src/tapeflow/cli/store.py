@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import inspect
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -26,8 +27,12 @@ from tapeflow.store import (
 
 
 def _console(stderr: bool = False) -> Console:
-    """A console sized to the terminal (or ``$COLUMNS``) at call time."""
-    return Console(stderr=stderr)
+    """A console sized to the terminal (or ``$COLUMNS``); when output is not a terminal
+    (a pipe, a log, CI) wide enough that tables are not squeezed into 80 columns."""
+    console = Console(stderr=stderr)
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console = Console(stderr=stderr, width=160)
+    return console
 
 
 RootOption = Annotated[

@@ -1,1 +1,104 @@
-"""tapeflow.execution."""
+"""Order execution: signals become orders on a paper or live (ccxt) exchange.
+
+    from tapeflow.execution import ExecutionEngine, ExecutionSettings, PaperExchange
+    engine = ExecutionEngine(settings, exchange, store, bus=bus)
+
+Modules, one concept each:
+
+* :mod:`~tapeflow.execution.settings` — ``RiskSettings``, ``ExecutionSettings``;
+* :mod:`~tapeflow.execution.exchange` — the ``Exchange`` interface and its records;
+* :mod:`~tapeflow.execution.paper` — the paper exchange (next-trade fills);
+* :mod:`~tapeflow.execution.ccxt_adapter` — the live adapter (imported on demand: ccxt
+  takes seconds to import, paper trading never needs it);
+* :mod:`~tapeflow.execution.orders` — idempotent order submission;
+* :mod:`~tapeflow.execution.chain`, :mod:`~tapeflow.execution.handlers` — the chain;
+* :mod:`~tapeflow.execution.sizing`, :mod:`~tapeflow.execution.stops`,
+  :mod:`~tapeflow.execution.risk` — sizing, trailing stops, portfolio risk;
+* :mod:`~tapeflow.execution.lifecycle`, :mod:`~tapeflow.execution.positions` — positions;
+* :mod:`~tapeflow.execution.engine` — all of it composed.
+"""
+
+from tapeflow.execution.breaker import CircuitBreaker
+from tapeflow.execution.chain import ChainResult, ExecutionChain, SignalContext, Verdict
+from tapeflow.execution.client_ids import client_order_id, parse_client_order_id
+from tapeflow.execution.engine import ExecutionEngine
+from tapeflow.execution.errors import (
+    CircuitOpenError,
+    CredentialsMissing,
+    DuplicateClientOrderId,
+    ExchangeRequestError,
+    ExecutionError,
+    OrderNotFound,
+    OrderRejected,
+    OrderStatusUnknown,
+    TransientExchangeError,
+)
+from tapeflow.execution.exchange import (
+    Balance,
+    Exchange,
+    ExchangePosition,
+    OrderRequest,
+    OrderUpdate,
+)
+from tapeflow.execution.handlers import build_chain
+from tapeflow.execution.markets import MarketRules
+from tapeflow.execution.orders import OrderManager
+from tapeflow.execution.paper import PaperExchange
+from tapeflow.execution.refusals import Refusal, RefusalLog
+from tapeflow.execution.risk import PortfolioRisk, RiskAssessment, RiskLevel
+from tapeflow.execution.settings import (
+    BreakerSettings,
+    DrawdownLevels,
+    ExecutionSettings,
+    RetrySettings,
+    RiskSettings,
+)
+from tapeflow.execution.sizing import SizeDecision, position_size
+from tapeflow.execution.statefile import JsonStateFile, StateStore
+from tapeflow.execution.stops import StopTrigger, TrailingStop, TrailingStopBook
+
+__all__ = [
+    "Balance",
+    "BreakerSettings",
+    "ChainResult",
+    "CircuitBreaker",
+    "CircuitOpenError",
+    "CredentialsMissing",
+    "DrawdownLevels",
+    "DuplicateClientOrderId",
+    "Exchange",
+    "ExchangePosition",
+    "ExchangeRequestError",
+    "ExecutionChain",
+    "ExecutionEngine",
+    "ExecutionError",
+    "ExecutionSettings",
+    "JsonStateFile",
+    "MarketRules",
+    "OrderManager",
+    "OrderNotFound",
+    "OrderRejected",
+    "OrderRequest",
+    "OrderStatusUnknown",
+    "OrderUpdate",
+    "PaperExchange",
+    "PortfolioRisk",
+    "Refusal",
+    "RefusalLog",
+    "RetrySettings",
+    "RiskAssessment",
+    "RiskLevel",
+    "RiskSettings",
+    "SignalContext",
+    "SizeDecision",
+    "StateStore",
+    "StopTrigger",
+    "TrailingStop",
+    "TrailingStopBook",
+    "TransientExchangeError",
+    "Verdict",
+    "build_chain",
+    "client_order_id",
+    "parse_client_order_id",
+    "position_size",
+]

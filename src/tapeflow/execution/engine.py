@@ -1,0 +1,271 @@
+"""The execution engine: the chain, the lifecycle, stops and portfolio risk, composed.
+
+    engine = ExecutionEngine(settings, exchange, store, bus=bus)
+    await engine.start()                 # restore positions, stops, risk; resolve orders
+    engine.attach(bus)                   # ticks -> on_tick, signals -> on_signal
+    ...
+    await engine.stop()
+
+Per tick (:meth:`ExecutionEngine.on_tick`): the paper exchange fills that symbol's orders,
+the symbol's trailing stops ratchet and fire (a fired stop closes its position with a
+market order), and — at most every ``risk_check_interval_s`` — equity is measured for the
+drawdown levels, hold times are checked, and stop state is persisted every
+``stop_persist_interval_s``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from tapeflow.bus import (
+    CircuitBreakerTripped,
+    ConnectionLost,
+    ConnectionRestored,
+    EventBus,
+    SignalGenerated,
+    TradeTick,
+    TradeTickReceived,
+)
+from tapeflow.execution.chain import ChainResult, SignalContext
+from tapeflow.execution.errors import ExecutionError
+from tapeflow.execution.exchange import Exchange
+from tapeflow.execution.handlers import ChainServices, build_chain
+from tapeflow.execution.lifecycle import PositionLifecycle
+from tapeflow.execution.orders import OrderManager
+from tapeflow.execution.positions import PositionBook
+from tapeflow.execution.refusals import RefusalLog
+from tapeflow.execution.risk import PortfolioRisk, RiskAssessment
+from tapeflow.execution.settings import ExecutionSettings
+from tapeflow.execution.statefile import StateStore
+from tapeflow.execution.stops import TrailingStopBook
+from tapeflow.state.models import Order, utcnow
+from tapeflow.state.store import PositionStore
+from tapeflow.store.symbols import SymbolKey
+from tapeflow.strategy.signal import TradeSignal
+
+log = logging.getLogger(__name__)
+
+STOPS_STATE = "execution.trailing_stops"
+
+
+class ExecutionEngine:
+    """Signals in, orders out; ticks drive fills, stops and risk.
+
+    Args:
+        settings: execution settings.
+        exchange: the venue (paper or ccxt).
+        store: positions, orders and engine state (``execution.trailing_stops``,
+            ``execution.portfolio_risk``).
+        bus: receives order, position and circuit-breaker events.
+        refusals: where refused signals are recorded.
+        clock: UTC now (inject the tick time for replays).
+    """
+
+    def __init__(
+        self,
+        settings: ExecutionSettings,
+        exchange: Exchange,
+        store: PositionStore,
+        *,
+        bus: EventBus | None = None,
+        refusals: RefusalLog | None = None,
+        clock: Callable[[], datetime] = utcnow,
+        state: StateStore | None = None,
+    ) -> None:
+        self.settings = settings
+        self.exchange = exchange
+        self.store = store
+        self.state: StateStore = state if state is not None else store
+        self.bus = bus
+        self.clock = clock
+        self.book = PositionBook(store)
+        self.orders = OrderManager(exchange, store, bus)
+        self.stops = TrailingStopBook()
+        self.risk = PortfolioRisk(settings, self.state, bus)
+        self.lifecycle = PositionLifecycle(
+            exchange, self.book, self.orders, self.stops, bus=bus, clock=clock
+        )
+        self.chain = build_chain(
+            ChainServices(settings, exchange, self.book, self.lifecycle, self.risk),
+            refusals=refusals,
+        )
+        self._marks: dict[SymbolKey, Decimal] = {}
+        self._on_tick_fill = getattr(exchange, "on_tick", None)
+        self._last_risk_check = float("-inf")
+        self._last_stop_save = time.monotonic()
+        self._saving = False
+        breaker = getattr(exchange, "breaker", None)
+        if breaker is not None:
+            breaker.listeners.append(self._on_breaker_change)
+
+    async def start(self) -> int:
+        """Restore the book, trailing stops and risk state; resolve unknown orders.
+        Returns the number of active positions."""
+        await self.exchange.load_markets()
+        count = self.book.load()
+        self.stops.restore(self.state.get_state(STOPS_STATE))
+        for pid in [s["position_id"] for s in self.stops.snapshot()["stops"]]:
+            if self.book.get(pid) is None:
+                self.stops.remove(pid)
+        resolved = await self.lifecycle.restore(
+            lambda key: self.settings.risk_for(key).trailing_pct
+        )
+        self._save_stops()
+        log.info(
+            "execution engine started: %d active positions, %d stops, %d orders resolved",
+            count,
+            len(self.stops),
+            resolved,
+        )
+        return count
+
+    async def stop(self) -> None:
+        """Persist the trailing stops and close the exchange client."""
+        self._save_stops()
+        await self.exchange.close()
+
+    def attach(self, bus: EventBus) -> None:
+        """Subscribe to ticks and signals on ``bus`` (with back-pressure), and to feed
+        connection events: while a feed is down, new entries are refused."""
+        bus.subscribe(TradeTickReceived, self._tick_event, name="execution.ticks", overflow="block")
+        bus.subscribe(ConnectionLost, self._feed_event, name="execution.feed_health")
+        bus.subscribe(ConnectionRestored, self._feed_event, name="execution.feed_restored")
+        bus.subscribe(
+            SignalGenerated,
+            self._signal_event,
+            name="execution.signals",
+            overflow="block",
+            timeout_s=60.0,
+        )
+
+    def _feed_event(self, event: ConnectionLost | ConnectionRestored) -> None:
+        lost = isinstance(event, ConnectionLost)
+        reason = f"disconnected: {event.reason}" if lost else ""
+        self.risk.set_health(f"feed {event.feed}", not lost, reason)
+
+    async def _tick_event(self, event: TradeTickReceived) -> None:
+        await self.on_tick(event.tick)
+
+    async def _signal_event(self, event: SignalGenerated) -> None:
+        if isinstance(event.signal, TradeSignal):
+            await self.on_signal(event.signal)
+
+    # -- signals -------------------------------------------------------------------------
+
+    async def on_signal(self, signal: TradeSignal) -> ChainResult:
+        """Pass ``signal`` through the chain."""
+        ctx = SignalContext(
+            signal=signal,
+            key=signal.key,
+            now=self.clock(),
+            risk=self.settings.risk_for(signal.key),
+        )
+        return await self.chain.process(ctx)
+
+    # -- ticks ---------------------------------------------------------------------------
+
+    async def on_tick(self, tick: TradeTick) -> None:
+        """Fill (paper), trail and trigger stops, and run the periodic risk checks."""
+        self._marks[tick.key] = tick.price
+        if self._on_tick_fill is not None:
+            for update in self._on_tick_fill(tick):
+                await self.lifecycle.on_update(update)
+        triggers = self.stops.on_tick(tick.key, tick.price)
+        for trig in triggers:
+            order = await self.lifecycle.close(
+                trig.position_id,
+                f"trailing stop {trig.stop_price} hit by trade at {trig.trade_price}",
+            )
+            if order is None or order.status == "rejected":
+                self.stops.rearm(trig.position_id)
+        now_m = time.monotonic()
+        if now_m - self._last_risk_check >= self.settings.risk_check_interval_s:
+            self._last_risk_check = now_m
+            try:
+                await self.check_risk()
+            except ExecutionError as exc:  # e.g. the balance request failed; next time
+                log.warning("risk check skipped: %s", exc)
+        persist_s = self.settings.stop_persist_interval_s
+        if self.stops.dirty and not self._saving and now_m - self._last_stop_save >= persist_s:
+            await self._save_stops_async()
+
+    async def check_risk(self, now: datetime | None = None) -> RiskAssessment:
+        """Measure equity, apply the drawdown levels (tighten stops at critical, close all
+        at the circuit breaker) and close positions past their hold time."""
+        now = now or self.clock()
+        assessment = await self.risk.observe(await self.equity(), now)
+        factor = self.settings.critical_tighten_factor
+        if assessment.tighten and factor is not None:
+            for pos in self.book.active():
+                stop = self.stops.get(pos.position_id)
+                if stop is not None:
+                    self.stops.tighten(pos, stop.distance_pct * factor)
+        if assessment.close_all:
+            await self.close_all("portfolio circuit breaker")
+        for pos in self.risk.overdue(self.book.active(), now):
+            await self.lifecycle.close(pos, "max hold time reached")
+        return assessment
+
+    async def close_all(self, reason: str) -> list[Order]:
+        """Close every open position (idempotent)."""
+        out = []
+        for pos in self.book.active():
+            if pos.status == "open":
+                order = await self.lifecycle.close(pos, reason)
+                if order is not None:
+                    out.append(order)
+        return out
+
+    async def equity(self) -> Decimal:
+        """Account equity in the quote asset: balance plus unrealized P&L (paper: exact,
+        from its own books; live: the exchange's balance, spot assets valued at the last
+        trade prices seen)."""
+        paper_equity = getattr(self.exchange, "equity", None)
+        if callable(paper_equity):
+            return paper_equity()
+        balances = await self.exchange.fetch_balance()
+        quote = self.settings.quote_asset
+        total = balances[quote].total if quote in balances else Decimal(0)
+        for key, price in self._marks.items():
+            rules = self.exchange.market(key)
+            if not rules.contract and rules.quote == quote and rules.base in balances:
+                total += balances[rules.base].total * price
+        return total
+
+    # -- state ---------------------------------------------------------------------------
+
+    def _save_stops(self) -> None:
+        self.state.put_state(STOPS_STATE, self.stops.snapshot())
+        self._last_stop_save = time.monotonic()
+
+    async def _save_stops_async(self) -> None:
+        """Write the stops in a worker thread (one write in flight at a time)."""
+        self._saving = True
+        self._last_stop_save = time.monotonic()
+        try:
+            await asyncio.to_thread(self.state.put_state, STOPS_STATE, self.stops.snapshot())
+        finally:
+            self._saving = False
+
+    def _on_breaker_change(self, old: str, new: str, reason: str) -> None:
+        scope = f"exchange {self.exchange.name}"
+        self.risk.set_health("exchange", new == "closed", f"circuit breaker {new}: {reason}")
+        if new == "open" and self.bus is not None:
+            self.bus.publish_nowait(CircuitBreakerTripped(scope=scope, reason=reason))
+
+    def status(self) -> dict[str, Any]:
+        """Counters for the status line."""
+        return {
+            "positions": len(self.book),
+            "stops": len(self.stops),
+            "risk_level": self.risk.peak_level.name,
+            "halted": self.risk.halted,
+            "degraded": self.risk.degraded,
+            "refusals": dict(self.chain.refusals.counts),
+        }

@@ -1,0 +1,253 @@
+"""The handlers of the execution chain, one small class each.
+
+=====================  ===================================================================
+name                   continues when / does
+=====================  ===================================================================
+``risk``               the portfolio risk manager allows new entries (no circuit breaker
+                       halt, drawdown below critical, every component healthy)
+``existing_position``  the signal was not executed before and no position in the same
+                       symbol and direction is active (no duplicates)
+``reversal``           an opposite position in the symbol, if any, was closed first
+``position_limit``     fewer than ``max_concurrent`` positions are active
+``sizing``             a size above the market's minimums results (sets ``ctx.size``)
+``exposure``           total and per-symbol entry notional stay within their caps
+``placement``          the entry order was accepted (or its outcome is being resolved)
+``monitoring``         the position gets its trailing stop (armed at the entry fill)
+=====================  ===================================================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+from tapeflow.execution.chain import CONTINUE, ExecutionChain, SignalContext, Verdict, refuse
+from tapeflow.execution.errors import ExecutionError
+from tapeflow.execution.exchange import Exchange
+from tapeflow.execution.lifecycle import PositionLifecycle
+from tapeflow.execution.positions import PositionBook
+from tapeflow.execution.refusals import RefusalLog
+from tapeflow.execution.risk import PortfolioRisk
+from tapeflow.execution.settings import ExecutionSettings
+from tapeflow.execution.sizing import position_size
+
+
+class RiskGate:
+    """Refuses while the portfolio risk manager blocks new entries."""
+
+    name = "risk"
+
+    def __init__(self, risk: PortfolioRisk) -> None:
+        self.risk = risk
+
+    async def __call__(self, ctx: SignalContext) -> Verdict:
+        reason = self.risk.entry_block(ctx.now)
+        return refuse(reason) if reason else CONTINUE
+
+
+class ExistingPosition:
+    """Refuses a signal already executed, or one that would duplicate an active position
+    in the same symbol and direction."""
+
+    name = "existing_position"
+
+    def __init__(self, book: PositionBook) -> None:
+        self.book = book
+
+    async def __call__(self, ctx: SignalContext) -> Verdict:
+        sid = ctx.signal.signal_id
+        done = await self.book.lookup(sid)
+        if done is not None:
+            return refuse(f"signal already executed: position {sid} is {done.status}")
+        for pos in self.book.active(ctx.key):
+            if pos.direction == ctx.signal.direction:
+                return refuse(
+                    f"already {pos.direction} {ctx.key} (position {pos.position_id}, {pos.status})"
+                )
+        return CONTINUE
+
+
+class Reversal:
+    """Closes an opposite position in the symbol before the new entry; refuses if one
+    cannot be closed (its entry still pending, or the exit rejected)."""
+
+    name = "reversal"
+
+    def __init__(self, book: PositionBook, lifecycle: PositionLifecycle) -> None:
+        self.book = book
+        self.lifecycle = lifecycle
+
+    async def __call__(self, ctx: SignalContext) -> Verdict:
+        for pos in self.book.active(ctx.key):
+            if pos.direction == ctx.signal.direction or pos.status == "closing":
+                continue
+            if pos.status == "pending":
+                return refuse(
+                    f"opposite position {pos.position_id} is still pending its entry fill"
+                )
+            exit_order = await self.lifecycle.close(pos, f"reversal to {ctx.signal.direction}")
+            if exit_order is None or exit_order.status == "rejected":
+                why = exit_order.error if exit_order is not None else "not open"
+                return refuse(f"could not close opposite position {pos.position_id}: {why}")
+            ctx.exits.append(exit_order)
+            ctx.notes.append(f"closed opposite {pos.position_id}")
+        return CONTINUE
+
+
+class PositionLimit:
+    """Refuses when ``max_concurrent`` positions (pending or open; closing ones do not
+    count) are already active."""
+
+    name = "position_limit"
+
+    def __init__(self, book: PositionBook, max_concurrent: int) -> None:
+        self.book = book
+        self.max_concurrent = max_concurrent
+
+    async def __call__(self, ctx: SignalContext) -> Verdict:
+        active = self.book.count()
+        if active >= self.max_concurrent:
+            return refuse(f"{active} positions active; limit {self.max_concurrent}")
+        return CONTINUE
+
+
+class Sizing:
+    """Sizes the entry from the free quote balance (see :mod:`tapeflow.execution.sizing`)
+    and refuses below the market's minimum quantity or notional."""
+
+    name = "sizing"
+
+    def __init__(self, exchange: Exchange, quote_asset: str) -> None:
+        self.exchange = exchange
+        self.quote = quote_asset
+
+    async def __call__(self, ctx: SignalContext) -> Verdict:
+        try:
+            ctx.market = self.exchange.market(ctx.key)
+            balances = await self.exchange.fetch_balance()
+        except ExecutionError as exc:
+            return refuse(f"cannot size: {exc}")
+        bal = balances.get(self.quote)
+        ctx.balance = bal.free if bal is not None else Decimal(0)
+        ctx.size = position_size(
+            balance=ctx.balance,
+            entry=ctx.signal.entry_price,
+            stop=ctx.signal.stop_loss,
+            direction=ctx.signal.direction,
+            risk=ctx.risk,
+            market=ctx.market,
+        )
+        if not ctx.size.ok:
+            return refuse(f"size refused: {ctx.size.refused}")
+        return CONTINUE
+
+
+class Exposure:
+    """Refuses when the new entry's notional would lift the total or the symbol's entry
+    notional (pending and open positions) above its cap."""
+
+    name = "exposure"
+
+    def __init__(
+        self, book: PositionBook, max_total: Decimal | None, max_symbol: Decimal | None
+    ) -> None:
+        self.book = book
+        self.max_total = max_total
+        self.max_symbol = max_symbol
+
+    async def __call__(self, ctx: SignalContext) -> Verdict:
+        if ctx.size is None:
+            return refuse("exposure needs the size: put 'sizing' before 'exposure'")
+        new = ctx.size.notional
+        if self.max_total is not None:
+            total = self.book.notional() + new
+            if total > self.max_total:
+                return refuse(f"total notional {total} would exceed {self.max_total}")
+        if self.max_symbol is not None:
+            sym = self.book.notional(ctx.key) + new
+            if sym > self.max_symbol:
+                return refuse(f"{ctx.key} notional {sym} would exceed {self.max_symbol}")
+        return CONTINUE
+
+
+class Placement:
+    """Creates the pending position and sends its market entry order."""
+
+    name = "placement"
+
+    def __init__(self, lifecycle: PositionLifecycle) -> None:
+        self.lifecycle = lifecycle
+
+    async def __call__(self, ctx: SignalContext) -> Verdict:
+        if ctx.size is None:
+            return refuse("placement needs the size: put 'sizing' before 'placement'")
+        position, order = await self.lifecycle.open(
+            ctx.signal,
+            ctx.size.quantity,
+            trailing_distance_pct=ctx.risk.trailing_pct,
+            leverage=ctx.risk.leverage,
+        )
+        ctx.position, ctx.entry_order = position, order
+        if order.status == "rejected":
+            return refuse(f"entry order rejected: {order.error}")
+        if order.status == "sent":
+            ctx.notes.append("entry outcome unknown; it will be looked up")
+        return CONTINUE
+
+
+class Monitoring:
+    """Starts the position's trailing stop (now, or when the entry fills)."""
+
+    name = "monitoring"
+
+    def __init__(self, lifecycle: PositionLifecycle) -> None:
+        self.lifecycle = lifecycle
+
+    async def __call__(self, ctx: SignalContext) -> Verdict:
+        if ctx.position is not None:
+            self.lifecycle.monitor(ctx.position)
+        return CONTINUE
+
+
+@dataclass(frozen=True, slots=True)
+class ChainServices:
+    """What the handlers are built from."""
+
+    settings: ExecutionSettings
+    exchange: Exchange
+    book: PositionBook
+    lifecycle: PositionLifecycle
+    risk: PortfolioRisk
+
+
+#: name -> factory(services) for every handler.
+HANDLERS: dict[str, Callable[[ChainServices], object]] = {
+    "risk": lambda s: RiskGate(s.risk),
+    "existing_position": lambda s: ExistingPosition(s.book),
+    "reversal": lambda s: Reversal(s.book, s.lifecycle),
+    "position_limit": lambda s: PositionLimit(s.book, s.settings.max_concurrent),
+    "sizing": lambda s: Sizing(s.exchange, s.settings.quote_asset),
+    "exposure": lambda s: Exposure(
+        s.book, s.settings.max_total_notional, s.settings.max_symbol_notional
+    ),
+    "placement": lambda s: Placement(s.lifecycle),
+    "monitoring": lambda s: Monitoring(s.lifecycle),
+}
+
+
+def build_chain(
+    services: ChainServices,
+    names: Sequence[str] | None = None,
+    refusals: RefusalLog | None = None,
+) -> ExecutionChain:
+    """The chain of ``names`` (default: ``services.settings.handlers``) in that order.
+
+    Raises:
+        ValueError: for an unknown handler name.
+    """
+    names = list(names if names is not None else services.settings.handlers)
+    unknown = [n for n in names if n not in HANDLERS]
+    if unknown:
+        raise ValueError(f"unknown handler(s) {', '.join(unknown)}; known: {', '.join(HANDLERS)}")
+    return ExecutionChain([HANDLERS[n](services) for n in names], refusals)  # type: ignore[misc]

@@ -1,0 +1,443 @@
+"""A position's life: entry order → open (trailing stop armed) → exit order → closed.
+
+:class:`PositionLifecycle` turns decisions into orders and order updates into position
+state, through the :class:`~tapeflow.execution.positions.PositionBook` (write-through to
+the store) and the :class:`~tapeflow.execution.orders.OrderManager` (idempotent sends):
+
+* ``open`` — a ``pending`` position and its market entry order
+  (``tf-<signal id>-en``); the entry's fill opens the position at the fill price and, if
+  the position is monitored, starts its trailing stop.
+* ``close`` — a market exit (``tf-<signal id>-ex``, reduce-only), the position goes
+  ``closing``; the exit's fill closes it with realized P&L. A rejected exit puts the
+  position back to ``open`` and re-arms its stop; the next attempt gets a new id
+  (``...-ex1``), because it is a new decision.
+
+Realized P&L (quote) = ``(exit − entry) × quantity × contract_size`` (× −1 for a short)
+minus the entry and exit fees. Events: :class:`~tapeflow.bus.PositionOpened`,
+:class:`~tapeflow.bus.PositionClosed`. Work on one position is serialized by a lock per
+position, so a stop trigger and a risk close racing each other send one exit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import weakref
+from collections.abc import Callable
+from datetime import datetime
+from decimal import Decimal
+
+from tapeflow.bus import EventBus, PositionClosed, PositionOpened
+from tapeflow.execution.client_ids import client_order_id
+from tapeflow.execution.errors import ExecutionError
+from tapeflow.execution.exchange import Exchange, OrderUpdate
+from tapeflow.execution.orders import OrderManager
+from tapeflow.execution.positions import PositionBook
+from tapeflow.execution.stops import TrailingStopBook
+from tapeflow.state.models import Order, Position, RecordExistsError, utcnow
+from tapeflow.store.symbols import SymbolKey
+from tapeflow.strategy.signal import TradeSignal
+
+log = logging.getLogger(__name__)
+
+ZERO = Decimal(0)
+
+
+class PositionLifecycle:
+    """Opens and closes positions; applies order updates. See the module docstring.
+
+    Args:
+        exchange: the venue.
+        book: active positions (write-through).
+        orders: idempotent order submission.
+        stops: trailing stops, armed when a monitored position opens.
+        bus: receives position events (optional).
+        clock: UTC now.
+    """
+
+    def __init__(
+        self,
+        exchange: Exchange,
+        book: PositionBook,
+        orders: OrderManager,
+        stops: TrailingStopBook,
+        *,
+        bus: EventBus | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.exchange = exchange
+        self.book = book
+        self.orders = orders
+        self.stops = stops
+        self.bus = bus
+        self.clock = clock
+        self._monitored: set[str] = set()
+        self._leverage_set: dict[SymbolKey, Decimal] = {}
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+
+    def _lock(self, position_id: str) -> asyncio.Lock:
+        lock = self._locks.get(position_id)
+        if lock is None:
+            lock = asyncio.Lock()
+            self._locks[position_id] = lock
+        return lock
+
+    # -- entries -------------------------------------------------------------------------
+
+    async def open(
+        self,
+        signal: TradeSignal,
+        quantity: Decimal,
+        *,
+        trailing_distance_pct: Decimal,
+        leverage: Decimal = Decimal(1),
+    ) -> tuple[Position, Order]:
+        """Create the pending position of ``signal`` and send its market entry.
+
+        Returns:
+            ``(position, entry order)`` after the send (the position may already be open if
+            the exchange filled at once, or closed if the entry was rejected).
+
+        Raises:
+            RecordExistsError: a position with this signal id is already stored.
+        """
+        key = signal.key
+        pid = signal.signal_id
+        async with self._lock(pid):
+            if await self.book.lookup(pid) is not None:
+                raise RecordExistsError(f"position {pid} already exists")
+            market = self.exchange.market(key)
+            if market.contract and self._leverage_set.get(key) != leverage:
+                await self.exchange.set_leverage(key, leverage)
+                self._leverage_set[key] = leverage
+            cid = client_order_id(pid, "entry")
+            position = Position(
+                position_id=pid,
+                symbol=str(key),
+                direction=signal.direction,
+                status="pending",
+                quantity=quantity,
+                entry_price=signal.entry_price,
+                stop_price=signal.stop_loss,
+                trailing_distance_pct=trailing_distance_pct,
+                entry_client_order_id=cid,
+            )
+            order = Order(
+                client_order_id=cid,
+                symbol=str(key),
+                position_id=pid,
+                purpose="entry",
+                side="buy" if signal.direction == "long" else "sell",
+                order_type="market",
+                quantity=quantity,
+            )
+            # the write-ahead order record is the only write before the send; the position
+            # is recorded while the order is in flight (restore() rebuilds it if the
+            # process dies in between)
+            order = await self.orders.submit(order, alongside=self._record(position))
+            await self._after(order)
+            stored = await self.book.lookup(pid)
+            assert stored is not None
+            return stored, order
+
+    async def _record(self, position: Position) -> None:
+        try:
+            await self.book.add(position)
+        except RecordExistsError:
+            log.warning("position %s was already recorded", position.position_id)
+
+    def monitor(self, position: Position) -> None:
+        """Give ``position`` a trailing stop: now if it is open, else when its entry fills."""
+        self._monitored.add(position.position_id)
+        current = self.book.get(position.position_id)
+        if current is not None and current.status == "open":
+            self._arm(current)
+
+    def _arm(self, pos: Position) -> None:
+        if pos.position_id in self.stops or pos.trailing_distance_pct is None:
+            return
+        assert pos.entry_price is not None
+        stop = self.stops.add(
+            pos.position_id,
+            SymbolKey.parse(pos.symbol),
+            pos.direction,
+            pos.entry_price,
+            pos.trailing_distance_pct,
+        )
+        log.info(
+            "trailing stop armed: %s %s %s entry %s stop %s (%s%%)",
+            pos.position_id,
+            pos.symbol,
+            pos.direction,
+            pos.entry_price,
+            stop.stop_price,
+            pos.trailing_distance_pct,
+        )
+
+    # -- exits ---------------------------------------------------------------------------
+
+    async def close(self, position: Position | str, reason: str) -> Order | None:
+        """Send a market exit for an open position (idempotent: a position already being
+        closed returns its live exit order).
+
+        Returns:
+            The exit order (``rejected`` if it could not be placed), or None if the
+            position is not open (pending entries are not closed; closed ones are gone).
+        """
+        pid = position if isinstance(position, str) else position.position_id
+        async with self._lock(pid):
+            pos = self.book.get(pid)
+            if pos is None:
+                return None
+            exits = [o for o in await self.book.orders_of(pid) if o.purpose == "exit"]
+            live = [o for o in exits if o.status not in ("rejected", "canceled")]
+            if live:
+                return live[-1]
+            if pos.status != "open":
+                log.info("position %s is %s; not closed (%s)", pid, pos.status, reason)
+                return None
+            quantity = await self._exit_quantity(pos)
+            if quantity <= 0:
+                log.error(
+                    "position %s: nothing left to sell on %s; not closed (%s)",
+                    pid,
+                    pos.symbol,
+                    reason,
+                )
+                return None
+            cid = client_order_id(pid, "exit", len(exits))
+            pos = await self.book.transition(
+                pid, "closing", expect="open", exit_client_order_id=cid, close_reason=reason
+            )
+            log.info(
+                "closing %s %s %s %s: %s", pid, pos.symbol, pos.direction, pos.quantity, reason
+            )
+            order = Order(
+                client_order_id=cid,
+                symbol=pos.symbol,
+                position_id=pid,
+                purpose="exit",
+                side="sell" if pos.direction == "long" else "buy",
+                order_type="market",
+                quantity=quantity,
+            )
+            order = await self.orders.submit(order)
+            await self._after(order)
+            return order
+
+    async def _exit_quantity(self, pos: Position) -> Decimal:
+        """The quantity to sell or buy back. Futures: the position's. Spot: no more than
+        the free base balance, floored to the step (Binance charges a spot buyer's fee in
+        the bought asset, so slightly less than the filled quantity may be held)."""
+        market = self.exchange.market(SymbolKey.parse(pos.symbol))
+        if market.contract:
+            return pos.quantity
+        try:
+            balances = await self.exchange.fetch_balance()
+        except ExecutionError as exc:
+            log.warning(
+                "position %s: balance unavailable (%s); selling %s",
+                pos.position_id,
+                exc,
+                pos.quantity,
+            )
+            return pos.quantity
+        held = balances.get(market.base)
+        if held is None or held.free >= pos.quantity:
+            return pos.quantity
+        quantity = market.floor_amount(held.free)
+        log.warning(
+            "position %s: %s %s free of %s bought; selling %s",
+            pos.position_id,
+            held.free,
+            market.base,
+            pos.quantity,
+            quantity,
+        )
+        return quantity
+
+    # -- updates -------------------------------------------------------------------------
+
+    async def on_update(self, update: OrderUpdate) -> Order:
+        """Apply an exchange order update (fill, trigger, cancel, rejection)."""
+        order = await self.orders.apply(update)
+        if order.position_id is None:
+            return order
+        async with self._lock(order.position_id):
+            order = await self.orders.get(order.client_order_id) or order
+            await self._after(order)
+        return order
+
+    async def _after(self, order: Order) -> None:
+        pid = order.position_id
+        pos = self.book.get(pid) if pid else None
+        if pos is None:
+            return
+        if order.purpose == "entry":
+            await self._after_entry(pos, order)
+        elif order.purpose == "exit":
+            await self._after_exit(pos, order)
+
+    async def _after_entry(self, pos: Position, order: Order) -> None:
+        pid = pos.position_id
+        if order.filled > 0 and order.average_price is not None:
+            if pos.status == "pending":
+                pos = await self.book.transition(
+                    pid,
+                    "open",
+                    expect="pending",
+                    quantity=order.filled,
+                    entry_price=order.average_price,
+                    fees=order.fee,
+                    opened_at=self.clock(),
+                )
+                log.info(
+                    "position %s opened: %s %s %s @ %s",
+                    pid,
+                    pos.symbol,
+                    pos.direction,
+                    pos.quantity,
+                    pos.entry_price,
+                )
+                await self._publish(
+                    PositionOpened(
+                        key=SymbolKey.parse(pos.symbol),
+                        position_id=pid,
+                        direction=pos.direction,
+                        quantity=pos.quantity,
+                        entry_price=order.average_price,
+                        stop_price=pos.stop_price,
+                    )
+                )
+                if pid in self._monitored:
+                    self._arm(pos)
+            elif pos.status == "open" and (order.filled != pos.quantity or order.fee != pos.fees):
+                await self.book.transition(
+                    pid,
+                    "open",
+                    expect="open",
+                    quantity=order.filled,
+                    entry_price=order.average_price,
+                    fees=order.fee,
+                )
+        elif order.status in ("rejected", "canceled") and pos.status == "pending":
+            await self.book.transition(
+                pid,
+                "closed",
+                expect="pending",
+                close_reason=f"entry {order.status}: {order.error or ''}".strip(),
+                closed_at=self.clock(),
+                realized_pnl=ZERO,
+            )
+            self._monitored.discard(pid)
+
+    async def _after_exit(self, pos: Position, order: Order) -> None:
+        pid = pos.position_id
+        rules = self.exchange.market(SymbolKey.parse(pos.symbol))
+        sign = 1 if pos.direction == "long" else -1
+        entry = pos.entry_price or ZERO
+        # gross P&L of exits that filled only partly before; fees accumulate in pos.fees
+        prior = pos.realized_pnl or ZERO
+        gross = ZERO
+        if order.average_price is not None:
+            gross = (order.average_price - entry) * order.filled * rules.contract_size * sign
+        if order.status == "filled" and order.average_price is not None:
+            fees = pos.fees + order.fee
+            pnl = prior + gross - fees
+            await self.book.transition(
+                pid,
+                "closed",
+                expect="closing",
+                exit_price=order.average_price,
+                realized_pnl=pnl,
+                fees=fees,
+                closed_at=self.clock(),
+            )
+            self.stops.remove(pid)
+            self._monitored.discard(pid)
+            log.info(
+                "position %s closed @ %s pnl %s (%s)",
+                pid,
+                order.average_price,
+                pnl,
+                pos.close_reason,
+            )
+            await self._publish(
+                PositionClosed(
+                    key=SymbolKey.parse(pos.symbol),
+                    position_id=pid,
+                    direction=pos.direction,
+                    quantity=order.filled,
+                    entry_price=entry,
+                    exit_price=order.average_price,
+                    pnl=pnl,
+                    reason=pos.close_reason or "",
+                )
+            )
+        elif order.status in ("rejected", "canceled") and pos.status == "closing":
+            left = pos.quantity - order.filled
+            log.warning(
+                "exit %s of %s %s after %s filled; %s stays open",
+                order.client_order_id,
+                pid,
+                order.status,
+                order.filled,
+                left,
+            )
+            changes: dict = {"exit_client_order_id": None}
+            if order.filled > 0:
+                changes.update(quantity=left, realized_pnl=prior + gross, fees=pos.fees + order.fee)
+            await self.book.transition(pid, "open", expect="closing", **changes)
+            self.stops.rearm(pid)
+
+    async def restore(self, trailing_for: Callable[[SymbolKey], Decimal] | None = None) -> int:
+        """After a restart: rebuild the pending position of an entry order whose process
+        died before recording it, re-arm stops of open positions, and look up their orders
+        whose outcome is unknown or still open (by client order id). Returns how many
+        orders were looked up successfully.
+
+        Args:
+            trailing_for: trailing distance (percent) for a rebuilt position's symbol.
+        """
+        unacked = await asyncio.to_thread(self.book.store.list_orders, status=["new", "sent"])
+        for order in unacked:
+            pid = order.position_id
+            if order.purpose != "entry" or pid is None or await self.book.lookup(pid):
+                continue
+            key = SymbolKey.parse(order.symbol)
+            log.warning("restore: rebuilding position %s of entry %s", pid, order.client_order_id)
+            await self.book.add(
+                Position(
+                    position_id=pid,
+                    symbol=order.symbol,
+                    direction="long" if order.side == "buy" else "short",
+                    status="pending",
+                    quantity=order.quantity,
+                    trailing_distance_pct=trailing_for(key) if trailing_for else None,
+                    entry_client_order_id=order.client_order_id,
+                )
+            )
+        resolved = 0
+        for pos in list(self.book.active()):
+            pid = pos.position_id
+            if pos.trailing_distance_pct is not None:
+                self._monitored.add(pid)
+            if pos.status == "open":
+                self._arm(pos)
+                self.stops.rearm(pid)
+            async with self._lock(pid):
+                for order in await self.book.orders_of(pid):
+                    if order.status not in ("new", "sent", "open", "partially_filled"):
+                        continue
+                    try:
+                        order = await self.orders.resolve(order)
+                    except ExecutionError as exc:
+                        log.warning("restore: order %s unresolved: %s", order.client_order_id, exc)
+                        continue
+                    resolved += 1
+                    await self._after(order)
+        return resolved
+
+    async def _publish(self, event: object) -> None:
+        if self.bus is not None:
+            await self.bus.publish(event)

@@ -1,0 +1,203 @@
+"""Execution settings: per-symbol risk and the engine-wide execution configuration.
+
+Percentages named ``*_pct`` are in percent (``0.5`` = 0.5 %); ``risk_per_trade`` is a
+fraction (``0.01`` = 1 %); fees and slippage are in basis points (``4`` = 0.04 %). Money
+amounts are in the quote currency of the account (USDT for Binance spot/USD-M).
+
+The configuration engineer composes these models into the YAML configuration; they are
+closed (an unknown key is an error) and frozen, like every configuration section.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from tapeflow.store.symbols import InvalidSymbolError, SymbolKey
+
+AssetClass = Literal["regular", "meme"]
+
+#: Default trailing-stop distance (percent of price) by asset class.
+DEFAULT_TRAILING_PCT: dict[str, Decimal] = {"regular": Decimal("0.5"), "meme": Decimal("17.5")}
+
+HandlerName = Literal[
+    "risk",
+    "existing_position",
+    "reversal",
+    "position_limit",
+    "sizing",
+    "exposure",
+    "placement",
+    "monitoring",
+]
+
+#: The default order of the execution chain (see :mod:`tapeflow.execution.handlers`).
+DEFAULT_HANDLERS: tuple[HandlerName, ...] = (
+    "risk",
+    "existing_position",
+    "reversal",
+    "position_limit",
+    "sizing",
+    "exposure",
+    "placement",
+    "monitoring",
+)
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+class RiskSettings(_Section):
+    """Risk for one symbol (a default for all, overridable per symbol).
+
+    Attributes:
+        leverage: futures leverage, 1–125. Spot markets always trade at 1 whatever is set.
+        risk_per_trade: fraction of the balance risked between entry and stop (0.01 = 1 %).
+        max_position_pct: cap on one position's *margin* as percent of the balance; the
+            notional cap is ``balance × max_position_pct / 100 × leverage`` on futures
+            (``× 1`` on spot).
+        trailing_distance_pct: trailing-stop distance in percent of price; ``None`` takes
+            the asset class default (:data:`DEFAULT_TRAILING_PCT`: 0.5 regular, 17.5 meme).
+        asset_class: ``regular`` or ``meme`` (meme coins get wider stops).
+        max_hold_minutes: close a position held longer than this; ``None`` = no limit.
+    """
+
+    leverage: Decimal = Field(Decimal(1), ge=1, le=125)
+    risk_per_trade: Decimal = Field(Decimal("0.01"), gt=0, le=Decimal("0.1"))
+    max_position_pct: Decimal = Field(Decimal(20), gt=0, le=100)
+    trailing_distance_pct: Decimal | None = Field(None, gt=0, lt=100)
+    asset_class: AssetClass = "regular"
+    max_hold_minutes: int | None = Field(None, gt=0)
+
+    @property
+    def trailing_pct(self) -> Decimal:
+        """The effective trailing distance in percent (explicit value or class default)."""
+        if self.trailing_distance_pct is not None:
+            return self.trailing_distance_pct
+        return DEFAULT_TRAILING_PCT[self.asset_class]
+
+
+class DrawdownLevels(_Section):
+    """Daily drawdown thresholds, percent below the UTC-day start equity.
+
+    ``critical`` blocks new entries and tightens trailing stops; ``circuit_breaker`` closes
+    every position and halts new entries until the next UTC day or a manual reset.
+    """
+
+    alert: Decimal = Field(Decimal(2), gt=0, lt=100)
+    warning: Decimal = Field(Decimal(3), gt=0, lt=100)
+    critical: Decimal = Field(Decimal(4), gt=0, lt=100)
+    circuit_breaker: Decimal = Field(Decimal(5), gt=0, lt=100)
+
+    @model_validator(mode="after")
+    def _increasing(self) -> Self:
+        if not self.alert < self.warning < self.critical < self.circuit_breaker:
+            raise ValueError(
+                "drawdown levels must increase: alert < warning < critical < circuit_breaker "
+                f"(got {self.alert}, {self.warning}, {self.critical}, {self.circuit_breaker})"
+            )
+        return self
+
+
+class RetrySettings(_Section):
+    """Exponential backoff for network, rate-limit (429/418) and 5xx errors only.
+
+    Attributes:
+        attempts: total attempts including the first.
+        initial_wait_s: wait before the second attempt, seconds; doubles (``multiplier``)
+            per attempt up to ``max_wait_s``.
+        max_retry_after_s: a server's ``Retry-After`` is honoured up to this many seconds.
+    """
+
+    attempts: int = Field(5, ge=1, le=20)
+    initial_wait_s: float = Field(0.25, ge=0)
+    multiplier: float = Field(2.0, ge=1)
+    max_wait_s: float = Field(8.0, ge=0)
+    max_retry_after_s: float = Field(30.0, ge=0)
+
+
+class BreakerSettings(_Section):
+    """Per-exchange circuit breaker: open after ``failure_threshold`` consecutive failed
+    requests, half-open (one trial request) after ``cooldown_s`` seconds."""
+
+    failure_threshold: int = Field(5, ge=1)
+    cooldown_s: float = Field(30.0, gt=0)
+
+
+class ExecutionSettings(_Section):
+    """How signals become orders.
+
+    Attributes:
+        mode: ``paper`` (default; the built-in paper exchange) or ``live`` (ccxt).
+        exchange, market: the venue (``binance`` + ``spot``/``usdm``; ``bybit`` +
+            ``spot``/``linear``).
+        quote_asset: the account currency sizing and equity are measured in.
+        fee_bps, slippage_bps: paper exchange taker fee and adverse slippage, basis points.
+        paper_balance: paper starting balance in ``quote_asset``.
+        handlers: chain order; every name at most once; ``placement`` required, ``sizing``
+            before ``exposure`` and ``placement``, ``monitoring`` after ``placement``.
+        max_concurrent: most positions open (or pending) at once.
+        max_total_notional, max_symbol_notional: exposure caps in quote currency (entry
+            notional of open positions plus the new one); ``None`` = no cap.
+        drawdown: daily drawdown levels (percent).
+        critical_tighten_factor: at the critical level every trailing distance is
+            multiplied by this (0.5 halves it); ``None`` leaves stops alone.
+        block_entries_at_critical: refuse new entries from the critical level on.
+        request_timeout_ms: per-request timeout of the exchange client.
+        retry, breaker: see :class:`RetrySettings`, :class:`BreakerSettings`.
+        risk: default per-symbol risk; ``symbol_risk`` overrides it per
+            ``"exchange/market/SYMBOL"``.
+        stop_persist_interval_s: how often trailing-stop state is written to the store.
+        risk_check_interval_s: how often equity is re-measured for the drawdown levels.
+    """
+
+    mode: Literal["paper", "live"] = "paper"
+    exchange: str = "binance"
+    market: str = "usdm"
+    quote_asset: str = "USDT"
+    fee_bps: Decimal = Field(Decimal(4), ge=0, le=1000)
+    slippage_bps: Decimal = Field(Decimal(1), ge=0, le=1000)
+    paper_balance: Decimal = Field(Decimal(10_000), gt=0)
+    handlers: tuple[HandlerName, ...] = DEFAULT_HANDLERS
+    max_concurrent: int = Field(5, ge=1)
+    max_total_notional: Decimal | None = Field(None, gt=0)
+    max_symbol_notional: Decimal | None = Field(None, gt=0)
+    drawdown: DrawdownLevels = DrawdownLevels()
+    critical_tighten_factor: Decimal | None = Field(Decimal("0.5"), gt=0, lt=1)
+    block_entries_at_critical: bool = True
+    request_timeout_ms: int = Field(10_000, ge=100)
+    retry: RetrySettings = RetrySettings()
+    breaker: BreakerSettings = BreakerSettings()
+    risk: RiskSettings = RiskSettings()
+    symbol_risk: dict[str, RiskSettings] = Field(default_factory=dict)
+    stop_persist_interval_s: float = Field(1.0, ge=0)
+    risk_check_interval_s: float = Field(1.0, ge=0)
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        names = list(self.handlers)
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"handlers: {', '.join(dupes)} listed more than once")
+        if "placement" not in names:
+            raise ValueError("handlers: 'placement' is required (no orders without it)")
+        place = names.index("placement")
+        if "sizing" not in names or names.index("sizing") > place:
+            raise ValueError("handlers: 'sizing' is required before 'placement'")
+        if "exposure" in names and names.index("exposure") < names.index("sizing"):
+            raise ValueError("handlers: 'exposure' needs the size, so it must come after 'sizing'")
+        if "monitoring" in names and names.index("monitoring") < place:
+            raise ValueError("handlers: 'monitoring' must come after 'placement'")
+        for text in self.symbol_risk:
+            try:
+                SymbolKey.parse(text)
+            except InvalidSymbolError as exc:
+                raise ValueError(f"symbol_risk key {text!r}: {exc}") from None
+        return self
+
+    def risk_for(self, key: SymbolKey) -> RiskSettings:
+        """The risk settings of ``key``: its override, else the default ``risk``."""
+        return self.symbol_risk.get(str(key), self.risk)

@@ -149,11 +149,16 @@ class ExecutionEngine:
         reason = f"disconnected: {event.reason}" if lost else ""
         self.risk.set_health(f"feed {event.feed}", not lost, reason)
 
+    def _trades(self, key: SymbolKey) -> bool:
+        # one engine per venue: ticks and signals of other venues belong to other engines
+        return key.exchange == self.settings.exchange and key.market == self.settings.market
+
     async def _tick_event(self, event: TradeTickReceived) -> None:
-        await self.on_tick(event.tick)
+        if self._trades(event.tick.key):
+            await self.on_tick(event.tick)
 
     async def _signal_event(self, event: SignalGenerated) -> None:
-        if isinstance(event.signal, TradeSignal):
+        if isinstance(event.signal, TradeSignal) and self._trades(event.signal.key):
             await self.on_signal(event.signal)
 
     # -- signals -------------------------------------------------------------------------

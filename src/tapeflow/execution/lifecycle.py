@@ -21,13 +21,16 @@ position, so a stop trigger and a risk close racing each other send one exit.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
 from tapeflow.bus import EventBus, PositionClosed, PositionOpened
+from tapeflow.execution import crashpoints
 from tapeflow.execution.client_ids import client_order_id
 from tapeflow.execution.errors import ExecutionError
 from tapeflow.execution.exchange import Exchange, OrderUpdate
@@ -41,6 +44,25 @@ from tapeflow.strategy.signal import TradeSignal
 log = logging.getLogger(__name__)
 
 ZERO = Decimal(0)
+
+#: Order statuses whose outcome is unknown or may still change on the exchange.
+UNSETTLED = frozenset({"new", "sent", "open", "partially_filled"})
+
+
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    """One order looked up by client order id (:meth:`PositionLifecycle.settle`).
+
+    Attributes:
+        before: the stored order before the lookup.
+        after: the stored order after the exchange's answer was applied (None if the
+            lookup failed).
+        error: why the lookup failed (safe to log), else None.
+    """
+
+    before: Order
+    after: Order | None
+    error: str | None = None
 
 
 class PositionLifecycle:
@@ -291,6 +313,7 @@ class PositionLifecycle:
                     fees=order.fee,
                     opened_at=self.clock(),
                 )
+                crashpoints.hit("after_fill")
                 log.info(
                     "position %s opened: %s %s %s @ %s",
                     pid,
@@ -390,34 +413,74 @@ class PositionLifecycle:
             await self.book.transition(pid, "open", expect="closing", **changes)
             self.stops.rearm(pid)
 
-    async def restore(self, trailing_for: Callable[[SymbolKey], Decimal] | None = None) -> int:
-        """After a restart: rebuild the pending position of an entry order whose process
-        died before recording it, re-arm stops of open positions, and look up their orders
-        whose outcome is unknown or still open (by client order id). Returns how many
-        orders were looked up successfully.
+    async def rebuild_pending(
+        self, trailing_for: Callable[[SymbolKey], Decimal] | None = None
+    ) -> list[Position]:
+        """Rebuild the ``pending`` position of every unacknowledged (``new``/``sent``) entry
+        order whose process died before recording the position (only the order record
+        precedes the send). Returns the rebuilt positions.
 
         Args:
             trailing_for: trailing distance (percent) for a rebuilt position's symbol.
         """
         unacked = await asyncio.to_thread(self.book.store.list_orders, status=["new", "sent"])
+        rebuilt = []
         for order in unacked:
             pid = order.position_id
             if order.purpose != "entry" or pid is None or await self.book.lookup(pid):
                 continue
             key = SymbolKey.parse(order.symbol)
             log.warning("restore: rebuilding position %s of entry %s", pid, order.client_order_id)
-            await self.book.add(
-                Position(
-                    position_id=pid,
-                    symbol=order.symbol,
-                    direction="long" if order.side == "buy" else "short",
-                    status="pending",
-                    quantity=order.quantity,
-                    trailing_distance_pct=trailing_for(key) if trailing_for else None,
-                    entry_client_order_id=order.client_order_id,
+            rebuilt.append(
+                await self.book.add(
+                    Position(
+                        position_id=pid,
+                        symbol=order.symbol,
+                        direction="long" if order.side == "buy" else "short",
+                        status="pending",
+                        quantity=order.quantity,
+                        trailing_distance_pct=trailing_for(key) if trailing_for else None,
+                        entry_client_order_id=order.client_order_id,
+                    )
                 )
             )
-        resolved = 0
+        return rebuilt
+
+    async def settle(self, orders: Iterable[Order]) -> list[Settlement]:
+        """Look up each order whose outcome is unknown or may have changed
+        (:data:`UNSETTLED`) by its client order id and apply the exchange's answer — to the
+        order (:meth:`OrderManager.resolve`: found → recorded as found; an unacknowledged
+        order the exchange never saw → ``rejected``) and, through the lifecycle, to its
+        position (an entry fill opens it, a rejected entry closes it, an exit fill closes
+        it). Orders in other states are skipped. A failed lookup leaves the order as it
+        is (``Settlement.error``). Used by :meth:`restore` and by startup reconciliation.
+        """
+        out = []
+        for order in orders:
+            if order.status not in UNSETTLED:
+                continue
+            pid = order.position_id
+            async with self._lock(pid) if pid else contextlib.nullcontext():
+                try:
+                    after = await self.orders.resolve(order)
+                except ExecutionError as exc:
+                    log.warning("restore: order %s unresolved: %s", order.client_order_id, exc)
+                    out.append(Settlement(order, None, str(exc)))
+                    continue
+                await self._after(after)
+            out.append(Settlement(order, after))
+        return out
+
+    async def restore(self, trailing_for: Callable[[SymbolKey], Decimal] | None = None) -> int:
+        """After a restart: rebuild lost pending positions (:meth:`rebuild_pending`), re-arm
+        stops of open positions, and settle their orders whose outcome is unknown or still
+        open (:meth:`settle`). Returns how many orders were looked up successfully.
+
+        Args:
+            trailing_for: trailing distance (percent) for a rebuilt position's symbol.
+        """
+        await self.rebuild_pending(trailing_for)
+        orders: list[Order] = []
         for pos in list(self.book.active()):
             pid = pos.position_id
             if pos.trailing_distance_pct is not None:
@@ -425,18 +488,8 @@ class PositionLifecycle:
             if pos.status == "open":
                 self._arm(pos)
                 self.stops.rearm(pid)
-            async with self._lock(pid):
-                for order in await self.book.orders_of(pid):
-                    if order.status not in ("new", "sent", "open", "partially_filled"):
-                        continue
-                    try:
-                        order = await self.orders.resolve(order)
-                    except ExecutionError as exc:
-                        log.warning("restore: order %s unresolved: %s", order.client_order_id, exc)
-                        continue
-                    resolved += 1
-                    await self._after(order)
-        return resolved
+            orders += await self.book.orders_of(pid)
+        return sum(1 for s in await self.settle(orders) if s.error is None)
 
     async def _publish(self, event: object) -> None:
         if self.bus is not None:

@@ -29,6 +29,7 @@ from collections.abc import Awaitable
 from typing import Any
 
 from tapeflow.bus import EventBus, OrderFailed, OrderFilled, OrderPlaced
+from tapeflow.execution import crashpoints
 from tapeflow.execution.errors import (
     CircuitOpenError,
     ExecutionError,
@@ -157,6 +158,7 @@ class OrderManager:
             if order.status == "new":
                 order = await self._update(order, status="sent")
         side.start()  # the write-ahead record is durable: side work may overlap the send
+        crashpoints.hit("before_send")
         try:
             update = await self.exchange.place_order(request_of(order))
         except OrderRejected as exc:
@@ -177,6 +179,7 @@ class OrderManager:
                 )
             )
             return order
+        crashpoints.hit("after_send")
         await side.settle()
         return await self._apply(update)
 

@@ -137,7 +137,10 @@ class EventBus:
                 sub.task = asyncio.create_task(self._worker(sub), name=f"bus:{sub.name}")
 
     async def stop(self, *, drain_timeout_s: float = 10.0) -> None:
-        """Let the workers finish queued events (up to ``drain_timeout_s``), then stop them."""
+        """Let the workers finish queued events (up to ``drain_timeout_s``), then stop them.
+        Idempotent."""
+        if not self._running:
+            return
         try:
             async with asyncio.timeout(drain_timeout_s):
                 await asyncio.gather(*(s.queue.join() for s in self._subs))

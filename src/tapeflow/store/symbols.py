@@ -18,6 +18,7 @@ from pathlib import Path
 MARKETS: dict[str, frozenset[str]] = {
     "binance": frozenset({"spot", "usdm", "coinm"}),
     "bybit": frozenset({"spot", "linear", "inverse"}),
+    "hyperliquid": frozenset({"perp"}),
 }
 
 #: Native exchange symbols: upper-case letters and digits, optionally one ``_`` suffix part

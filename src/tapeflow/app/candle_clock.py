@@ -1,0 +1,110 @@
+"""Turning the tick stream into ``CandleClosed`` events, after the candles are durable.
+
+A candle of ``timeframe`` for a symbol closes when the first tick of a later interval
+arrives (exchange time). Before the event is published the clock makes the closed candle
+readable through the views: it flushes the symbol's pending ticks to the store and
+refreshes the symbol's candle cache (:func:`tapeflow.analytics.candles.refresh_candles`).
+So a subscriber (the strategy) that reads "the last N closed candles" on ``CandleClosed``
+always sees the candle the event names.
+
+Intervals with no trade at all close silently: the event names the interval that held the
+symbol's previous tick (the continuous candle series fills the empty ones). Intervals
+are aligned to the Unix epoch, as Binance's klines are.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from tapeflow.analytics.candles import refresh_candles
+from tapeflow.bus import CandleClosed, EventBus, TradeTickReceived
+from tapeflow.store import SymbolKey, TickStore
+
+log = logging.getLogger(__name__)
+
+#: Timeframes and their length; every one divides a UTC day.
+TIMEFRAMES: dict[str, timedelta] = {
+    "1m": timedelta(minutes=1),
+    "5m": timedelta(minutes=5),
+    "15m": timedelta(minutes=15),
+    "1h": timedelta(hours=1),
+    "4h": timedelta(hours=4),
+}
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def interval_start(ts: datetime, length: timedelta) -> datetime:
+    """Open time of the epoch-aligned interval of ``length`` holding ``ts`` (UTC)."""
+    return ts - ((ts - _EPOCH) % length)
+
+
+class CandleClock:
+    """Publishes ``CandleClosed`` per symbol and timeframe as ticks cross interval bounds.
+
+    Args:
+        store: the read-write tick store (the candle cache is refreshed in it).
+        bus: where ``CandleClosed`` goes.
+        flush: coroutine that makes every tick received so far for a symbol durable
+            (the ingest or replay writer's ``flush``).
+        timeframes: which timeframes to announce (subset of :data:`TIMEFRAMES`).
+        refresh: the symbols whose closed candles must be durable and cached before the
+            event (those the strategy reads); None = all. Others get their events without
+            the flush and refresh (readers compute uncached candles from the ticks).
+    """
+
+    def __init__(
+        self,
+        store: TickStore,
+        bus: EventBus,
+        flush: Callable[[SymbolKey], Awaitable[None]],
+        timeframes: Sequence[str] = tuple(TIMEFRAMES),
+        refresh: Iterable[SymbolKey] | None = None,
+    ) -> None:
+        unknown = set(timeframes) - set(TIMEFRAMES)
+        if unknown:
+            raise ValueError(f"unknown timeframes {sorted(unknown)}; known: {list(TIMEFRAMES)}")
+        self._store = store
+        self._bus = bus
+        self._flush = flush
+        self._timeframes = [(tf, TIMEFRAMES[tf]) for tf in TIMEFRAMES if tf in timeframes]
+        self._refresh_keys = None if refresh is None else frozenset(refresh)
+        self._open: dict[SymbolKey, datetime] = {}
+        self._last_price: dict[SymbolKey, Decimal] = {}
+        self.closed = 0
+
+    def subscribe(self) -> None:
+        """Receive every tick from the bus (blocking overflow: a close is never skipped)."""
+        self._bus.subscribe(
+            TradeTickReceived, self.on_tick, name="candle-clock", overflow="block", timeout_s=120
+        )
+
+    async def on_tick(self, event: TradeTickReceived) -> None:
+        """Advance the symbol's clock to the tick's minute; announce what closed."""
+        tick = event.tick
+        key = tick.key
+        minute = interval_start(tick.ts, TIMEFRAMES["1m"])
+        current = self._open.get(key)
+        close = self._last_price.get(key)
+        self._last_price[key] = tick.price
+        if current is None or minute <= current:
+            self._open.setdefault(key, minute)
+            return
+        self._open[key] = minute
+        if self._refresh_keys is None or key in self._refresh_keys:
+            await self._flush(key)
+            await asyncio.to_thread(self._refresh, key)
+        for tf, length in self._timeframes:
+            was, now = interval_start(current, length), interval_start(minute, length)
+            if now > was:
+                self.closed += 1
+                await self._bus.publish(
+                    CandleClosed(key=key, timeframe=tf, open_time=was, close=close)
+                )
+
+    def _refresh(self, key: SymbolKey) -> None:
+        with self._store.connection(key) as con:
+            refresh_candles(con)

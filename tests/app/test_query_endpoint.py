@@ -9,14 +9,14 @@ import duckdb
 import pyarrow.flight as flight
 import pytest
 
-from tapeflow.analytics.errors import ReadOnlyQueryError
-from tapeflow.analytics.query import Query
-from tapeflow.app.query_endpoint import (
+from tapeflow.analytics.endpoint import (
     EndpointInfo,
     FlightRunner,
     check_read_only,
     find_endpoint,
 )
+from tapeflow.analytics.errors import ReadOnlyQueryError
+from tapeflow.analytics.query import Query
 from tapeflow.store import SymbolKey, UnknownSymbolError
 from tests.support.paths import HFT_DIR, REPO_ROOT
 
@@ -25,7 +25,7 @@ KEY = SymbolKey("binance", "usdm", "BTCUSDT")
 HOLDER = textwrap.dedent(
     """
     import sys
-    from tapeflow.app.query_endpoint import QueryEndpoint
+    from tapeflow.analytics.endpoint import QueryEndpoint
     from tapeflow.store import SymbolKey, TickStore
     from tests.store.conftest import read_capture_trades, trades_to_table
     from pathlib import Path

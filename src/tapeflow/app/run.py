@@ -33,9 +33,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from tapeflow.analytics.endpoint import QueryEndpoint
 from tapeflow.app.candle_clock import CandleClock
 from tapeflow.app.markets import load_market_snapshot
-from tapeflow.app.query_endpoint import QueryEndpoint
 from tapeflow.app.replay import ReplayStats, ReplayWriter, replay
 from tapeflow.bus import EventBus
 from tapeflow.config.app import AppConfig

@@ -1,0 +1,29 @@
+"""Errors raised by the analytics API: each names the bad value and what is accepted."""
+
+from __future__ import annotations
+
+from tapeflow.store import UnknownSymbolError
+
+
+class UnknownTimeframeError(ValueError):
+    """A timeframe or period name that is not supported."""
+
+
+class InvalidRangeError(ValueError):
+    """A time range that is inverted, or a bound that is not a time."""
+
+
+class SymbolNotFoundError(UnknownSymbolError):
+    """No symbol database under the root matches (a ``KeyError``)."""
+
+
+class AmbiguousSymbolError(ValueError):
+    """A bare symbol (``"BTCUSDT"``) exists in several markets; qualify it."""
+
+
+class BucketError(ValueError):
+    """No usable profile bucket: none given, no tick size known, or not positive."""
+
+
+class ReadOnlyQueryError(ValueError):
+    """``Analytics.sql`` was given something other than one read-only query."""

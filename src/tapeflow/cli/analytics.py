@@ -1,0 +1,60 @@
+"""``tapeflow chart``: the order-flow chart of one symbol as a PNG.
+
+Same picture as ``notebooks/order_flow.ipynb``
+(:func:`tapeflow.analytics.charts.render_chart`).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def chart(
+    symbol: Annotated[
+        str, typer.Argument(help="BTCUSDT, or exchange/market/SYMBOL when ambiguous.")
+    ],
+    tf: Annotated[str, typer.Option("--tf", help="Candle timeframe: 1m 5m 15m 1h 4h.")] = "1m",
+    out: Annotated[Path, typer.Option("--out", help="PNG file to write.")] = Path("chart.png"),
+    root: Annotated[Path, typer.Option("--root", help="Tick store root.")] = Path("data"),
+    start: Annotated[
+        str | None, typer.Option("--start", help="First candle (ISO time, UTC).")
+    ] = None,
+    end: Annotated[
+        str | None, typer.Option("--end", help="End, exclusive (ISO time, UTC).")
+    ] = None,
+    bars: Annotated[
+        int, typer.Option("--bars", min=10, help="Candles to show when --start is not given.")
+    ] = 180,
+    bucket: Annotated[
+        str | None,
+        typer.Option("--bucket", help="Profile level size (quote); default: ~60 levels."),
+    ] = None,
+) -> None:
+    """Draw candles with FVGs and supply/demand zones, CVD beneath and the volume profile
+    (POC, VAH, VAL) beside price."""
+    from tapeflow.analytics.api import open as open_analytics
+    from tapeflow.analytics.charts import render_chart
+    from tapeflow.analytics.errors import SymbolNotFoundError
+
+    level = None
+    if bucket is not None:
+        try:
+            level = Decimal(bucket)
+        except InvalidOperation:
+            raise typer.BadParameter(f"not a price: {bucket!r}", param_hint="--bucket") from None
+    try:
+        with open_analytics(root) as analytics:
+            path = render_chart(analytics, symbol, tf, start, end, out, bars=bars, bucket=level)
+    except (FileNotFoundError, SymbolNotFoundError, ValueError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"wrote {path}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``chart`` to the ``tapeflow`` command line."""
+    app.command("chart")(chart)

@@ -9,9 +9,8 @@ ROOT ?= data
 setup:  ## interpreter + virtual environment + locked packages
 	@scripts/bootstrap >/dev/null
 
-demo: setup  ## the main job on embedded defaults over the real recordings
-	$(TAPEFLOW) import $(MARKET) --root $(ROOT) --exchange binance --market spot
-	$(TAPEFLOW) info --root $(ROOT)
+demo: setup  ## the main job on embedded defaults over real trades (scripts/demo)
+	MARKET=$(MARKET) ROOT=$(ROOT) scripts/demo
 
 test: setup  ## lint + the whole test suite (starts the Firestore emulator itself)
 	.venv/bin/ruff check .

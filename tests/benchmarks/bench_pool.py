@@ -27,6 +27,7 @@ SYMBOLS = 200
 ROUNDS = 10
 BATCH = 1000
 THREADS = 8
+MEMORY_LIMIT = "256MB"  # the pooled hub's DuckDB memory limit (buffer pool for all files)
 
 
 def make_batches():
@@ -51,7 +52,7 @@ def run_pool(limit: int) -> dict:
 
     batches = make_batches()
     root = Path(tempfile.mkdtemp())
-    store = TickStore(root, pool_limit=limit, memory_limit="256MB")
+    store = TickStore(root, pool_limit=limit, memory_limit=MEMORY_LIMIT)
     keys = [SymbolKey("binance", "usdm", f"S{i:03d}USDT") for i in range(SYMBOLS)]
     for k in keys:  # create the files first; the timed part is steady-state writing
         store.append(k, batches[0], id_space="trade")

@@ -39,8 +39,12 @@ def trades_to_table(trades: list[dict]) -> pa.Table:
             "side": pa.array(["sell" if t["m"] else "buy" for t in trades], pa.string()),
             "trade_type": pa.array([t.get("X") for t in trades], pa.string()),
         },
-        schema=pa.schema([RAW_TICK_SCHEMA.field(n) for n in
-                          ("trade_id", "ts", "price", "quantity", "side", "trade_type")]),
+        schema=pa.schema(
+            [
+                RAW_TICK_SCHEMA.field(n)
+                for n in ("trade_id", "ts", "price", "quantity", "side", "trade_type")
+            ]
+        ),
     )
 
 

@@ -27,8 +27,10 @@ def test_real_capture_stored_exactly(store: TickStore, usdm_btc_trades: list[dic
     table = trades_to_table(usdm_btc_trades)
     res = store.append(KEY, table, id_space="trade", source="capture")
     assert res.received == res.inserted == len(usdm_btc_trades) == 21_313
-    rows = stored(store, "SELECT trade_id, price::VARCHAR, quantity, side, trade_type "
-                         "FROM ticks ORDER BY trade_id")
+    rows = stored(
+        store,
+        "SELECT trade_id, price::VARCHAR, quantity, side, trade_type FROM ticks ORDER BY trade_id",
+    )
     first = usdm_btc_trades[0]
     assert rows[0][0] == first["t"]
     assert Decimal(rows[0][1]) == Decimal(first["p"])
@@ -118,8 +120,10 @@ def trades_to_table_lenient(trades: list[dict]) -> pa.Table:
         {
             "trade_id": pa.array([t["t"] for t in trades], pa.int64()),
             "ts": pa.array(
-                [None if t["T"] is None else datetime.fromtimestamp(t["T"] / 1000, UTC)
-                 for t in trades],
+                [
+                    None if t["T"] is None else datetime.fromtimestamp(t["T"] / 1000, UTC)
+                    for t in trades
+                ],
                 pa.timestamp("us", tz="UTC"),
             ),
             "price": pa.array([t["p"] for t in trades], pa.string()),
@@ -149,9 +153,7 @@ def test_schema_and_id_space_errors(store: TickStore, usdm_btc_trades: list[dict
     with pytest.raises(TickSchemaError, match="price"):
         store.append(KEY, table.drop_columns(["price"]), id_space="trade")
     with pytest.raises(TickSchemaError, match="must be exact"):
-        store.append(
-            KEY, table.set_column(2, "price", pa.array([1.5] * 5)), id_space="trade"
-        )
+        store.append(KEY, table.set_column(2, "price", pa.array([1.5] * 5)), id_space="trade")
     store.append(KEY, table, id_space="trade")
     with pytest.raises(IdSpaceMismatchError, match="stores 'trade' ids"):
         store.append(KEY, table, id_space="agg_trade")

@@ -70,8 +70,9 @@ def test_store_migrates_an_old_database_forward(tmp_path: Path) -> None:
     migrate(con, only_first)
     con.close()
     if latest_version() > 1:  # a read-only open of an old file says how to fix it
-        with TickStore(tmp_path, read_only=True) as reader, pytest.raises(
-            SchemaError, match="older than this tapeflow"
+        with (
+            TickStore(tmp_path, read_only=True) as reader,
+            pytest.raises(SchemaError, match="older than this tapeflow"),
         ):
             reader.summary(key)
     with TickStore(tmp_path) as store, store.connection(key) as con:

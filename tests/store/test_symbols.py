@@ -18,8 +18,21 @@ def test_valid_symbols_map_to_their_path(symbol: str, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "symbol",
-    ["", "../BTC", "BTC/USDT", "btcusdt", "BTC USDT", "..", "A", "X" * 41, "BTC\\USDT",
-     "BTC.USDT", "BTCUSDT\n", "_PERP", "BTC__PERP"],
+    [
+        "",
+        "../BTC",
+        "BTC/USDT",
+        "btcusdt",
+        "BTC USDT",
+        "..",
+        "A",
+        "X" * 41,
+        "BTC\\USDT",
+        "BTC.USDT",
+        "BTCUSDT\n",
+        "_PERP",
+        "BTC__PERP",
+    ],
 )
 def test_bad_symbols_refused(symbol: str) -> None:
     with pytest.raises(InvalidSymbolError, match="invalid symbol"):

@@ -207,6 +207,7 @@ async def run_app(
             engine = ExecutionEngine(settings, exchange, state, bus=bus, refusals=refusals)
             await engine.start()
             engine.attach(bus)
+            await asyncio.to_thread(_record_tick_sizes, store, exchange, cfg, settings)
             venues.append(_Venue(f"{exchange_name}/{market}", engine, exchange))
         strategy = StrategyEngine.from_config(store, cfg, bus=bus)
         await asyncio.to_thread(strategy.warm_up)
@@ -276,6 +277,19 @@ async def run_app(
         state.close()
     summary.seconds = time.monotonic() - started
     return summary
+
+
+def _record_tick_sizes(store: TickStore, exchange, cfg: AppConfig, settings) -> None:
+    """Record each traded symbol's price increment (market profile buckets use it)."""
+    for sym in cfg.enabled_symbols:
+        if (sym.exchange, sym.market) != (settings.exchange, settings.market):
+            continue
+        try:
+            rules = exchange.market(sym.key)
+        except Exception:  # no rules for it: the profile then needs an explicit bucket
+            log.warning("no market rules for %s; tick size not recorded", sym.key)
+            continue
+        store.set_tick_size(sym.key, str(rules.price_tick))
 
 
 async def _safe_equity(engine) -> Decimal | None:

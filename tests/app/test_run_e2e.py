@@ -61,10 +61,12 @@ def stored_ids(root: Path) -> dict[str, list[int]]:
         out = {}
         for key in store.symbols():
             with store.connection(key) as con:
-                out[str(key)] = [
+                ids = [
                     r[0]
                     for r in con.execute("SELECT trade_id FROM ticks ORDER BY trade_id").fetchall()
                 ]
+            if ids:  # configured symbols without trades yet have an empty file
+                out[str(key)] = ids
         return out
 
 

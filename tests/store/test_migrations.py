@@ -78,3 +78,23 @@ def test_store_migrates_an_old_database_forward(tmp_path: Path) -> None:
     with TickStore(tmp_path) as store, store.connection(key) as con:
         assert current_version(con) == latest_version()
         assert con.execute("SELECT symbol FROM symbol_meta").fetchall() == [("BTCUSDT",)]
+
+
+def test_a_lower_numbered_file_added_later_is_applied(tmp_path: Path) -> None:
+    """Areas own number ranges: a new 1xx file after 2xx was applied must still run."""
+    first = write_migrations(
+        tmp_path / "a",
+        {"001_a.sql": "CREATE TABLE a (x INT);", "200_s.sql": "CREATE TABLE s (y INT);"},
+    )
+    later = write_migrations(
+        tmp_path / "b",
+        {
+            "001_a.sql": "CREATE TABLE a (x INT);",
+            "100_v.sql": "CREATE VIEW v AS SELECT x FROM a;",
+            "200_s.sql": "CREATE TABLE s (y INT);",
+        },
+    )
+    con = duckdb.connect()
+    assert migrate(con, load_migrations(first)) == [1, 200]
+    assert migrate(con, load_migrations(later)) == [100]
+    assert con.execute("SELECT count(*) FROM v").fetchall() == [(0,)]

@@ -98,25 +98,25 @@ def migrate(
         " version INTEGER NOT NULL, name VARCHAR NOT NULL,"
         " applied_at TIMESTAMP NOT NULL DEFAULT (now() AT TIME ZONE 'UTC'))"
     )
-    have = current_version(con)
-    if have > latest_version(migrations):
+    have = {v for (v,) in con.execute("SELECT version FROM schema_version").fetchall()}
+    unknown = have - {m.version for m in migrations}
+    if unknown:
         raise SchemaError(
-            f"database schema version {have} is newer than this tapeflow "
-            f"(knows up to {latest_version(migrations)}); upgrade tapeflow"
+            f"database has schema migrations {sorted(unknown)} newer than this tapeflow "
+            f"(it knows up to {latest_version(migrations)}); upgrade tapeflow"
         )
     applied = []
+    # each file is tracked by its own number: a file added later in a lower range (e.g. a
+    # new analytics view after a strategy table) is still applied
     for mig in migrations:
-        if mig.version <= have:
+        if mig.version in have:
             continue
         try:
             con.execute("BEGIN TRANSACTION")
             con.execute(mig.sql)
             con.execute(
                 "INSERT INTO schema_version (version, name) VALUES (?, ?)",
-                [
-                    mig.version,
-                    mig.name,
-                ],
+                [mig.version, mig.name],
             )
             con.execute("COMMIT")
         except duckdb.Error as exc:
@@ -133,11 +133,22 @@ def check_readable(con: duckdb.DuckDBPyConnection) -> None:
     Raises:
         SchemaError: naming both versions and what to do.
     """
-    have, want = current_version(con), latest_version()
-    if have < want:
+    want = latest_version()
+    have = current_version(con)
+    exists = con.execute(
+        "SELECT count(*) FROM duckdb_tables() "
+        "WHERE database_name = current_database() AND table_name = 'schema_version'"
+    ).fetchall()[0][0]
+    versions = (
+        {v for (v,) in con.execute("SELECT version FROM schema_version").fetchall()}
+        if exists
+        else set()
+    )
+    missing = {m.version for m in load_migrations()} - versions
+    if missing and have <= want:
         raise SchemaError(
-            f"database schema version {have} is older than this tapeflow's {want}; open it "
-            "read-write once (e.g. `tapeflow info`) to migrate it"
+            f"database schema is older than this tapeflow's (missing migrations "
+            f"{sorted(missing)}); open it read-write once (e.g. `tapeflow info`) to migrate it"
         )
     if have > want:
         raise SchemaError(f"database schema version {have} is newer than this tapeflow ({want})")

@@ -1,0 +1,96 @@
+"""Per-symbol configuration: identity, strategy, timeframes, risk and market profile.
+
+``defaults:`` in the YAML is a :class:`SymbolSettings`; each entry of ``symbols:`` is deep
+merged over it (see :mod:`tapeflow.config.loader`) and validated as a :class:`SymbolConfig`.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Self
+
+from pydantic import Field, field_validator, model_validator
+
+from tapeflow.config.base import Section
+from tapeflow.config.risk import RiskSettings
+from tapeflow.config.strategy import StrategySettings
+from tapeflow.config.timeframes import Timeframes
+from tapeflow.store.symbols import MARKETS, InvalidSymbolError, SymbolKey, validate_symbol
+
+
+class ProfileSettings(Section):
+    """Market profile (volume by price) settings.
+
+    Attributes:
+        bucket_ticks: price bucket = this many exchange ticks (1–100000). A multiple of the
+            tick size, never a number of decimals (wrong for both BTC and low-priced coins).
+        tick_size: the exchange's price increment (quote); ``None`` = take it from the symbol
+            database's ``symbol_meta.tick_size`` (or infer it from the stored prices).
+        value_area_pct: share of volume in the value area, CBOT method (70).
+    """
+
+    bucket_ticks: int = Field(10, ge=1, le=100_000)
+    tick_size: Decimal | None = Field(None, gt=0)
+    value_area_pct: float = Field(70.0, gt=0, lt=100)
+
+
+class SymbolSettings(Section):
+    """Everything a symbol can set; also the shape of ``defaults:``.
+
+    Attributes:
+        exchange: exchange id (``binance``, ``bybit``).
+        market: market of that exchange (``spot``, ``usdm``, ``coinm``, ...); usually given per
+            symbol, may come from ``defaults:``.
+        enabled: a disabled symbol is validated but neither ingested nor traded.
+    """
+
+    exchange: str = "binance"
+    market: str | None = None
+    enabled: bool = True
+    strategy: StrategySettings = StrategySettings()
+    timeframes: Timeframes = Timeframes()
+    risk: RiskSettings = RiskSettings()
+    profile: ProfileSettings = ProfileSettings()
+
+    @field_validator("exchange")
+    @classmethod
+    def _known_exchange(cls, value: str) -> str:
+        if value not in MARKETS:
+            raise ValueError(f"unknown exchange {value!r}; known: {', '.join(sorted(MARKETS))}")
+        return value
+
+    @field_validator("market")
+    @classmethod
+    def _known_market(cls, value: str | None) -> str | None:
+        known = sorted(set().union(*MARKETS.values()))
+        if value is not None and value not in known:
+            raise ValueError(f"unknown market {value!r}; known: {', '.join(known)}")
+        return value
+
+
+class SymbolConfig(SymbolSettings):
+    """One configured symbol after inheritance: ``symbol`` value → ``defaults:`` → built-in.
+
+    Attributes:
+        symbol: the exchange's native symbol (``BTCUSDT``).
+
+    Raises (via pydantic validation):
+        ValueError: when exchange / market / symbol do not form a valid
+            :class:`~tapeflow.store.symbols.SymbolKey`.
+    """
+
+    market: str  # required once merged
+    symbol: str
+
+    @model_validator(mode="after")
+    def _valid_key(self) -> Self:
+        try:
+            validate_symbol(self.exchange, self.market, self.symbol)
+        except InvalidSymbolError as exc:
+            raise ValueError(str(exc)) from None
+        return self
+
+    @property
+    def key(self) -> SymbolKey:
+        """The symbol's :class:`~tapeflow.store.symbols.SymbolKey`."""
+        return SymbolKey(self.exchange, self.market, self.symbol)

@@ -1,0 +1,265 @@
+"""What the engine reads from a symbol's database — always through the analytics' queries
+(``sql/1NN_*.sql`` via :mod:`tapeflow.analytics`), never by re-deriving them from ticks.
+
+Every function takes a DuckDB cursor whose default database is the symbol's
+(:meth:`tapeflow.store.TickStore.connection`). Times are UTC: aware datetimes in, aware
+datetimes out; DuckDB parameters are naive UTC.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from fractions import Fraction
+
+import duckdb
+import polars as pl
+
+from tapeflow.analytics.candles import read_candles, read_state
+from tapeflow.analytics.closed_candles import Candle, iter_candles
+from tapeflow.analytics.orderflow import flow_window_query
+from tapeflow.analytics.profile import build_profiles, profile_levels_query, tick_size_query
+from tapeflow.analytics.query import Query, utc_frame
+from tapeflow.analytics.times import MIN_TS, to_utc_naive
+from tapeflow.config.timeframes import timeframe_delta
+from tapeflow.strategy.inputs import Bar, Flow, ProfileSummary
+
+#: Ticks the price step is inferred from when the exchange tick size is unknown.
+PRICE_STEP_SAMPLE = 10_000
+
+
+def _rows(con: duckdb.DuckDBPyConnection, q: Query) -> list[tuple]:
+    return con.execute(q.sql, list(q.params)).fetchall()
+
+
+def _one(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> tuple:
+    """The single row of ``sql`` (fetched completely, so the cursor is free again)."""
+    (row,) = con.execute(sql, params or []).fetchall()
+    return row
+
+
+def _aware(t: datetime) -> datetime:
+    return t.replace(tzinfo=UTC) if t.tzinfo is None else t
+
+
+def runner(con: duckdb.DuckDBPyConnection) -> Callable[[Query], pl.DataFrame]:
+    """An analytics query runner on ``con`` (times as UTC, decimals kept)."""
+
+    def run(q: Query) -> pl.DataFrame:
+        return utc_frame(con.sql(q.sql, params=list(q.params)).pl())
+
+    return run
+
+
+def last_tick_time(con: duckdb.DuckDBPyConnection) -> datetime | None:
+    """Exchange time (UTC) of the newest stored tick, ``None`` if there is none."""
+    (ts,) = _one(con, "SELECT max(ts) FROM ticks")
+    return _aware(ts) if ts is not None else None
+
+
+_FRAME_COLUMNS = (
+    "open_time",
+    "open",
+    "high",
+    "low",
+    "close",
+    "volume",
+    "buy_volume",
+    "sell_volume",
+    "closed",
+)
+
+
+def closed_candles_frame(
+    con: duckdb.DuckDBPyConnection, tf: str, start: datetime, end: datetime
+) -> pl.DataFrame:
+    """Closed continuous candles of ``tf`` with ``open_time`` in ``[start, end)`` — the
+    candle frame of :mod:`tapeflow.analytics.candles` (``open_time`` Datetime UTC, prices
+    Decimal(18, 8), ``volume`` / ``buy_volume`` / ``sell_volume`` Decimal(38, 8), ``closed``
+    Boolean), oldest first. Served from the candle cache when it covers the range."""
+    frame = read_candles(
+        runner(con),
+        tf,
+        to_utc_naive(start),
+        to_utc_naive(end),
+        continuous=True,
+        closed_only=True,
+    )
+    return frame.select(_FRAME_COLUMNS)
+
+
+class CacheHint:
+    """The candle-cache watermarks last seen for one symbol (``sql/102``), per timeframe.
+
+    A watermark never moves back (the cache only grows; a rebuild recomputes up to at least
+    the old one), so once a range is known to be below it the check needs no query.
+    """
+
+    __slots__ = ("watermarks",)
+
+    def __init__(self) -> None:
+        self.watermarks: dict[str, datetime] = {}
+
+    def covers(self, con: duckdb.DuckDBPyConnection, tf: str, end: datetime) -> bool:
+        """Whether every ``tf`` candle opening before ``end`` (naive UTC) is cached."""
+        if self.watermarks.get(tf, MIN_TS) >= end:
+            return True
+        (watermark,) = _one(con, "SELECT candle_watermark(?)", [tf])
+        self.watermarks[tf] = watermark
+        return watermark >= end
+
+
+def new_closed_candles(
+    con: duckdb.DuckDBPyConnection,
+    tf: str,
+    start: datetime,
+    end: datetime,
+    hint: CacheHint | None = None,
+) -> list[Candle]:
+    """The closed continuous ``tf`` candles with ``open_time`` in ``[start, end)`` as exact
+    :class:`~tapeflow.analytics.closed_candles.Candle` rows, oldest first — the engine's
+    per-candle feature update.
+
+    Hot path: when the cache covers the range and the ``candles_<tf>`` table has a row for
+    every interval of it, those rows *are* the continuous series (nothing to fill) and are
+    read directly; otherwise :func:`closed_candles_frame` builds them.
+    """
+    width = timeframe_delta(tf)
+    s, e = to_utc_naive(start), to_utc_naive(end)
+    expected = (e - s) // width
+    if expected <= 0:
+        return []
+    if (hint or CacheHint()).covers(con, tf, e):
+        rows = con.execute(
+            f"SELECT open_time, open, high, low, close FROM candles_{tf} "
+            "WHERE open_time >= ? AND open_time < ? ORDER BY open_time",
+            [s, e],
+        ).fetchall()
+        if len(rows) == expected:
+            return [Candle(_aware(t), o, h, lo, c) for t, o, h, lo, c in rows]
+    return list(iter_candles(closed_candles_frame(con, tf, start, end)))
+
+
+def recent_bars(
+    con: duckdb.DuckDBPyConnection,
+    tf: str,
+    candle_time: datetime,
+    n: int,
+    hint: CacheHint | None = None,
+) -> list[Bar]:
+    """The *traded* ``tf`` candles among the ``n`` intervals ending with the one opening at
+    ``candle_time`` (sparse: an interval without trades has no bar), oldest first.
+
+    The hot path of the zone and bounce levels: when the candle cache covers the range, its
+    table holds exactly these candles and is read directly (one small read); otherwise
+    :func:`tapeflow.analytics.candles.read_candles` computes them.
+    """
+    width = timeframe_delta(tf)
+    e = to_utc_naive(candle_time) + width
+    s = e - n * width
+    if (hint or CacheHint()).covers(con, tf, e):
+        rows = con.execute(
+            f"SELECT open_time, open, high, low, close, volume FROM candles_{tf} "
+            "WHERE open_time >= ? AND open_time < ? ORDER BY open_time",
+            [s, e],
+        ).fetchall()
+        return [Bar(_aware(t), o, h, lo, c, v) for t, o, h, lo, c, v in rows]
+    frame = read_candles(runner(con), tf, s, e)
+    cols = [frame[c].to_list() for c in ("open_time", "open", "high", "low", "close", "volume")]
+    return [Bar(*row) for row in zip(*cols, strict=True)]
+
+
+def first_tick_time(con: duckdb.DuckDBPyConnection) -> datetime | None:
+    """Exchange time (UTC) of the oldest stored tick, ``None`` if there is none."""
+    (ts,) = _one(con, "SELECT min(ts) FROM ticks")
+    return _aware(ts) if ts is not None else None
+
+
+def flow(
+    con: duckdb.DuckDBPyConnection,
+    tf: str,
+    end: datetime,
+    windows_s: Sequence[int],
+    hint: CacheHint | None = None,
+) -> Flow:
+    """Imbalance (taker-buy / taker-sell volume; ``flow_imbalance`` of
+    ``sql/110_order_flow.sql``) of the trailing windows ``[end - w, end)`` for the fast,
+    middle and longest window lengths ``windows_s`` (seconds). ``+inf`` when a window has only
+    buys, 0 with only sells, ``None`` with no trades.
+
+    When ``end`` is a ``tf`` boundary, every window a whole number of ``tf`` candles and the
+    candle cache covers them, the windows are summed from the cached candles' taker volumes
+    (exactly the trades of the tick window; one small aggregate); otherwise
+    :func:`flow_from_ticks` reads the ticks.
+    """
+    width = timeframe_delta(tf)
+    e = to_utc_naive(end)
+    step = int(width.total_seconds())
+    aligned = (e - datetime(1970, 1, 1)) % width == timedelta(0)
+    if not (aligned and all(w % step == 0 for w in windows_s)):
+        return flow_from_ticks(con, e, windows_s)
+    if not (hint or CacheHint()).covers(con, tf, e):
+        return flow_from_ticks(con, e, windows_s)
+    starts = [e - timedelta(seconds=w) for w in windows_s]
+    cols = ", ".join(
+        "flow_imbalance("
+        "coalesce(sum(CASE WHEN open_time >= ? THEN buy_volume END), 0), "
+        "coalesce(sum(CASE WHEN open_time >= ? THEN sell_volume END), 0))"
+        for _ in starts
+    )
+    values = _one(
+        con,
+        f"SELECT {cols} FROM candles_{tf} WHERE open_time >= ? AND open_time < ?",
+        [*(t for start in starts for t in (start, start)), min(starts), e],
+    )
+    return Flow(*values)
+
+
+def flow_from_ticks(
+    con: duckdb.DuckDBPyConnection, end: datetime, windows_s: Sequence[int]
+) -> Flow:
+    """:func:`flow` always through ``flow_window`` over the ticks (the reference)."""
+    queries = [flow_window_query(to_utc_naive(end), w) for w in windows_s]
+    sql = "SELECT " + ", ".join(f"(SELECT imbalance FROM ({q.sql}))" for q in queries)
+    fast, middle, longest = _one(con, sql, [p for q in queries for p in q.params])
+    return Flow(fast, middle, longest)
+
+
+def price_step(con: duckdb.DuckDBPyConnection) -> Decimal | None:
+    """The symbol's tick size (``symbol_meta``), else the step its prices imply
+    (``sql/201_price_step.sql``); ``None`` without ticks."""
+    (tick,) = _rows(con, tick_size_query())[0]
+    if tick is None:
+        (tick,) = _one(con, "SELECT inferred_price_step(?)", [PRICE_STEP_SAMPLE])
+    return Decimal(tick).normalize() if tick is not None else None
+
+
+def profile_summary(
+    con: duckdb.DuckDBPyConnection,
+    start: datetime,
+    end: datetime,
+    bucket: Decimal,
+    value_area_pct: float,
+) -> ProfileSummary | None:
+    """Market profile of ticks in ``[start, end)`` with ``bucket``-wide levels
+    (:mod:`tapeflow.analytics.profile`, CBOT value area of ``value_area_pct`` %); ``None``
+    when nothing traded."""
+    s, e = to_utc_naive(start), to_utc_naive(end)
+    state = read_state(runner(con))
+    q = profile_levels_query(s, e, bucket, 0, state.watermarks)
+    raw = con.sql(q.sql, params=list(q.params)).pl()
+    if raw.height == 0:
+        return None
+    share = Fraction(Decimal(repr(value_area_pct))) / 100
+    _, (summary,) = build_profiles(raw, bucket=bucket, share=share, periods=[(s, e)])
+    if summary.poc is None:
+        return None
+    return ProfileSummary(
+        poc=summary.poc,
+        vah=summary.vah,
+        val=summary.val,
+        bucket_size=bucket,
+        start=_aware(s),
+        end=_aware(e),
+    )

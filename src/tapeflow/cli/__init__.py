@@ -17,7 +17,14 @@ app = typer.Typer(
 )
 
 #: Modules under tapeflow.cli that contribute commands.
-COMMAND_MODULES: tuple[str, ...] = ("store", "run", "reconcile", "analytics", "strategy")
+COMMAND_MODULES: tuple[str, ...] = (
+    "store",
+    "run",
+    "ingest",
+    "reconcile",
+    "analytics",
+    "strategy",
+)
 
 for _name in COMMAND_MODULES:
     importlib.import_module(f"tapeflow.cli.{_name}").register(app)

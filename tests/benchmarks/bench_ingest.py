@@ -39,6 +39,7 @@ import dataclasses
 import multiprocessing as mp
 import os
 import pstats
+import shutil
 import sys
 import tempfile
 import threading
@@ -217,6 +218,7 @@ def store_baseline(args, batch: int) -> float:
                 rows += r.inserted
     seconds = time.perf_counter() - started
     store.close()
+    shutil.rmtree(root, ignore_errors=True)
     return rows / seconds
 
 
@@ -290,6 +292,7 @@ async def ingest_run(args, rate: float | None, *, profile: bool = False) -> dict
         loss += args.per_symbol - n
         assert n == distinct == hi - lo + 1, (s, n, distinct, lo, hi)
     store.close()
+    shutil.rmtree(root, ignore_errors=True)
     lat = np.concatenate(latencies) if latencies else np.zeros(1)
     result = {
         "sent": sent,
@@ -306,6 +309,7 @@ async def ingest_run(args, rate: float | None, *, profile: bool = False) -> dict
         "p99": float(np.percentile(lat, 99)) / 1000,
         "max": float(lat.max()) / 1000,
         "backpressure": service.feed_stats.backpressure_waits,
+        "store_waits": service.writer.stats.full_waits,
         "flushes": service.writer.stats.flushes,
         "write_s": service.writer.stats.write_seconds,
         "cpu_ingest": cpu_me,
@@ -367,7 +371,8 @@ def main() -> None:
         print(
             f"ingest, as fast as possible: {fast['rate']:,.0f} ticks/s sustained "
             f"(server sent {fast['send_rate']:,.0f}/s), loss {fast['loss']}, "
-            f"back-pressure waits {fast['backpressure']}, flushes {fast['flushes']}, "
+            f"back-pressure waits: feed {fast['backpressure']}, store {fast['store_waits']}; "
+            f"flushes {fast['flushes']}, "
             f"time inside TickStore.append {fast['write_s']:.1f}s"
         )
         if not args.skip_baselines:
@@ -381,7 +386,9 @@ def main() -> None:
             f"(first send -> last commit: {paced['end_to_end']:,.0f}/s) "
             f"(server sent {paced['send_rate']:,.0f}/s); latency exchange time -> durable "
             f"commit p50 {paced['p50']:.3f}s p99 {paced['p99']:.3f}s max {paced['max']:.3f}s; "
-            f"loss {paced['loss']}"
+            f"loss {paced['loss']}; back-pressure waits: feed {paced['backpressure']}, "
+            f"store {paced['store_waits']}; flushes {paced['flushes']}, time inside "
+            f"TickStore.append {paced['write_s']:.1f}s"
         )
         for name, r in (("as fast as possible", fast), ("paced", paced)):
             print(

@@ -73,6 +73,9 @@ def register(app: typer.Typer) -> None:
         if root is not None:
             cfg = cfg.model_copy(update={"store": cfg.store.model_copy(update={"root": root})})
         configure_logging(cfg.app.log_format, cfg.app.log_level)
+        from tapeflow.ingest.writer import tune_gil_switch_interval
+
+        tune_gil_switch_interval()  # the event loop and the store threads share one GIL
         replay_speed = _speed(speed)
         opts = ImportOptions(exchange=exchange, market=market)
 

@@ -103,7 +103,7 @@ class IngestService:
             batch_size=settings.batch_size,
             flush_interval_s=settings.flush_interval_s,
             write_concurrency=settings.write_concurrency,
-            max_pending=settings.queue_size,
+            max_pending=settings.max_batched,
         )
         self.writer.refused_listeners.append(self._on_refused)
         self.tracker = SequenceTracker(settings.gap_grace_s, settings.probe_timeout_s)

@@ -115,8 +115,12 @@ class IngestSettings(_Model):
         batch_size: flush a symbol's batch when it holds this many ticks (1–100000).
         flush_interval_s: ... or when its oldest tick has waited this long (s, > 0).
         queue_size: capacity of the bounded tick queue between the feed callbacks and the
-            writer (ticks), and the most ticks held in batches not yet written. When either
-            is full, the feed waits (back-pressure, counted), never drops.
+            writer (ticks). When it is full, the feed waits (back-pressure, counted), never
+            drops.
+        max_batched: most ticks held in batches not yet written (≥ peak rate × flush
+            interval, with room for slow writes). Past it the writer stops taking ticks
+            until writes catch up, so the queue fills and the feed waits: a slow store
+            pushes back instead of growing memory (~250 bytes per tick).
         write_concurrency: most store appends (of different symbols) in flight at once; one
             symbol never has more than one (1–64).
         status_interval_s: seconds between status lines (> 0).
@@ -148,7 +152,8 @@ class IngestSettings(_Model):
     batch_size: int = Field(100, ge=1, le=100_000)
     flush_interval_s: float = Field(1.0, gt=0, le=3600)
     queue_size: int = Field(100_000, ge=1, le=10_000_000)
-    write_concurrency: int = Field(4, ge=1, le=64)
+    max_batched: int = Field(500_000, ge=1, le=50_000_000)
+    write_concurrency: int = Field(2, ge=1, le=64)
     status_interval_s: float = Field(5.0, gt=0, le=3600)
     gap_grace_s: float = Field(1.0, ge=0, le=600)
     probe_timeout_s: float = Field(5.0, gt=0, le=3600)

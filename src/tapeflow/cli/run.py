@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from tapeflow.cli.console import console as make_console
 from tapeflow.config import ConfigError, load_config
 from tapeflow.config.loader import DEFAULT_CONFIG
 from tapeflow.sources import ImportOptions, SourceError
@@ -64,7 +65,7 @@ def register(app: typer.Typer) -> None:
         from tapeflow.app.logs import configure_logging
         from tapeflow.app.run import run_app
 
-        console = Console(highlight=False, soft_wrap=True)
+        console = make_console()
         try:
             cfg = load_config(config)
         except ConfigError as exc:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import datetime as dt
 import inspect
-import os
 from pathlib import Path
 from typing import Annotated
 
@@ -16,6 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from tapeflow.cli.console import console
 from tapeflow.sources import ImportSummary, SourceError, import_paths
 from tapeflow.store import (
     IdSpaceMismatchError,
@@ -27,12 +27,8 @@ from tapeflow.store import (
 
 
 def _console(stderr: bool = False) -> Console:
-    """A console sized to the terminal (or ``$COLUMNS``); when output is not a terminal
-    (a pipe, a log, CI) wide enough that tables are not squeezed into 80 columns."""
-    console = Console(stderr=stderr)
-    if not console.is_terminal and "COLUMNS" not in os.environ:
-        console = Console(stderr=stderr, width=160)
-    return console
+    """See :func:`tapeflow.cli.console.console`."""
+    return console(stderr)
 
 
 RootOption = Annotated[

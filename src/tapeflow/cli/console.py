@@ -1,0 +1,16 @@
+"""The rich console every command prints through."""
+
+from __future__ import annotations
+
+import os
+
+from rich.console import Console
+
+
+def console(stderr: bool = False) -> Console:
+    """A console sized to the terminal (or ``$COLUMNS``); when output is not a terminal
+    (a pipe, a log, CI) wide enough that tables are not squeezed into 80 columns."""
+    out = Console(stderr=stderr, highlight=False, soft_wrap=True)
+    if not out.is_terminal and "COLUMNS" not in os.environ:
+        out = Console(stderr=stderr, highlight=False, soft_wrap=True, width=160)
+    return out

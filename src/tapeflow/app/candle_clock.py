@@ -74,6 +74,8 @@ class CandleClock:
         self._refresh_keys = None if refresh is None else frozenset(refresh)
         self._open: dict[SymbolKey, datetime] = {}
         self._last_price: dict[SymbolKey, Decimal] = {}
+        #: exchange time of each symbol's latest tick (UTC), for the status line's lag
+        self.last_tick_at: dict[SymbolKey, datetime] = {}
         self.closed = 0
 
     def subscribe(self) -> None:
@@ -90,6 +92,7 @@ class CandleClock:
         current = self._open.get(key)
         close = self._last_price.get(key)
         self._last_price[key] = tick.price
+        self.last_tick_at[key] = tick.ts
         if current is None or minute <= current:
             self._open.setdefault(key, minute)
             return

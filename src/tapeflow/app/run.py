@@ -29,6 +29,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -112,8 +113,16 @@ class StatusLine:
     """One line every few seconds: ticks/s, symbols, lag, queues, positions, equity, P&L,
     circuit-breaker state."""
 
-    def __init__(self, bus: EventBus, venues: list[_Venue], counter: Callable[[], int]) -> None:
+    def __init__(
+        self,
+        bus: EventBus,
+        venues: list[_Venue],
+        counter: Callable[[], int],
+        clock: CandleClock,
+        starting_equity: Decimal,
+    ) -> None:
         self._bus, self._venues, self._counter = bus, venues, counter
+        self._clock, self._start_equity = clock, starting_equity
         self._last = (time.monotonic(), 0)
         self.last_tick_ts: dict[str, Any] = {}
 
@@ -123,9 +132,13 @@ class StatusLine:
         self._last = (now, n)
         rate = (n - before) / max(now - then, 1e-9)
         m = self._bus.metrics()
+        seen = self._clock.last_tick_at
+        lag = (datetime.now(UTC) - min(seen.values())).total_seconds() if seen else 0.0
         parts = [
             f"ticks/s {rate:,.0f}",
             f"ticks {n:,}",
+            f"symbols {len(seen)}",
+            f"max lag {lag:,.1f}s",
             f"bus depth {m['depth']}",
             f"events/s {m['events_per_s']:,.0f}",
         ]
@@ -135,9 +148,11 @@ class StatusLine:
         for v in self._venues:
             st = v.engine.status()
             equity = await v.engine.equity()
+            pnl = equity - self._start_equity
             parts.append(
                 f"{v.name}: positions {st.get('positions', 0)} equity {equity:,.2f} "
-                f"risk {st.get('risk_level', '?')}{' HALTED' if st.get('halted') else ''}"
+                f"P&L {pnl:+,.2f} breaker {'OPEN (halted)' if st.get('halted') else 'closed'} "
+                f"risk {st.get('risk_level', '?')}"
             )
         return " | ".join(parts)
 
@@ -228,7 +243,7 @@ async def run_app(
         clock = CandleClock(store, bus, flush, refresh=strategy.symbols)
         clock.subscribe()
         endpoint = QueryEndpoint(store).start()
-        line = StatusLine(bus, venues, counter)
+        line = StatusLine(bus, venues, counter, clock, cfg.execution.paper_balance)
         if status is not None:
             status_task = asyncio.create_task(_status_loop(line, status, cfg.app.status_interval_s))
         if ready is not None:

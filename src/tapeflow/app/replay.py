@@ -134,14 +134,9 @@ def _uniform(table: pa.Table) -> pa.Table:
     table = conform(table)
     for name in ("price", "quantity"):
         col = table.column(name)
-        if not pa.types.is_string(col.type):
+        if not pa.types.is_string(col.type):  # decimal128 -> its exact text
             table = table.set_column(
-                table.schema.get_field_index(name),
-                name,
-                pa.array(
-                    [None if v is None else format(v, "f") for v in col.to_pylist()],
-                    pa.string(),
-                ),
+                table.schema.get_field_index(name), name, col.cast(pa.string())
             )
     return table.cast(RAW_TICK_SCHEMA)
 

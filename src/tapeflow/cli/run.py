@@ -116,10 +116,8 @@ def print_summary(console: Console, root: Path, summary) -> None:
         for key in store.symbols():
             s = store.summary(key)
             with store.connection(key) as con:
-                candles = con.execute(
-                    "SELECT count(*) FROM (SELECT DISTINCT time_bucket(INTERVAL 1 MINUTE, ts) "
-                    "FROM ticks WHERE trade_type IS NULL OR trade_type = 'MARKET')"
-                ).fetchall()[0][0]
+                # the candle definition of sql/101 (kline trades only), not a second copy
+                candles = con.execute("SELECT count(*) FROM candles_1m_ticks").fetchall()[0][0]
             table.add_row(
                 str(key),
                 f"{s['rows']:,}",

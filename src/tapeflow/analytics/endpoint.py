@@ -44,19 +44,37 @@ log = logging.getLogger(__name__)
 ENDPOINT_FILE = Path(".tapeflow") / "endpoint.json"
 
 
-def check_read_only(sql: str) -> None:
-    """Accept exactly one ``SELECT`` statement (as DuckDB's parser classifies it).
+#: What read-only queries may be: SELECT (the endpoint and ``Analytics.sql``); the CLI also
+#: allows EXPLAIN.
+SELECT_ONLY = frozenset({duckdb.StatementType.SELECT})
+
+
+def check_read_only(
+    sql: str, *, kinds: frozenset = SELECT_ONLY, single: bool = True
+) -> list[duckdb.Statement]:
+    """Parse ``sql`` with DuckDB's own parser and accept only statements of ``kinds`` (and
+    only one statement when ``single``). Returns the statements.
 
     Raises:
-        ReadOnlyQueryError: unparseable, several statements, or not a SELECT.
+        ReadOnlyQueryError: unparseable, empty, several statements when ``single``, or a
+            statement that is not a read query.
     """
     try:
         statements = duckdb.extract_statements(sql)
     except duckdb.Error as exc:
         raise ReadOnlyQueryError(f"cannot parse query: {exc}") from exc
-    if len(statements) != 1 or statements[0].type != duckdb.StatementType.SELECT:
-        kinds = ", ".join(s.type.name for s in statements) or "nothing"
-        raise ReadOnlyQueryError(f"only one read-only SELECT statement is accepted, got {kinds}")
+    if not statements:
+        raise ReadOnlyQueryError("empty query")
+    allowed = ", ".join(sorted(k.name for k in kinds))
+    if single and len(statements) != 1:
+        names = ", ".join(s.type.name for s in statements)
+        raise ReadOnlyQueryError(f"only one read query ({allowed}) is accepted, got {names}")
+    refused = sorted({s.type.name for s in statements if s.type not in kinds})
+    if refused:
+        raise ReadOnlyQueryError(
+            f"only read queries ({allowed}) are accepted; got {', '.join(refused)}"
+        )
+    return statements
 
 
 def _encode(value: Any) -> Any:

@@ -326,16 +326,13 @@ def sql_cmd(
     """Run a read-only query on one symbol's database (tables: ticks, gaps, quarantine,
     tick_conflicts, import_log, ...). Only SELECT/EXPLAIN statements are accepted, as
     classified by DuckDB's own parser; the file is opened read-only as well."""
+    from tapeflow.analytics.endpoint import check_read_only  # Arrow Flight: import on use
+    from tapeflow.analytics.errors import ReadOnlyQueryError
+
     try:
-        statements = duckdb.connect(":memory:").extract_statements(query)
-    except duckdb.Error as exc:
-        raise _fail(f"cannot parse the query: {exc}") from None
-    if not statements:
-        raise _fail("empty query")
-    refused = [s for s in statements if s.type not in READ_STATEMENTS]
-    if refused:
-        kinds = ", ".join(sorted({s.type.name for s in refused}))
-        raise _fail(f"only read queries (SELECT) are allowed; got {kinds}")
+        statements = check_read_only(query, kinds=READ_STATEMENTS, single=False)
+    except ReadOnlyQueryError as exc:
+        raise _fail(str(exc)) from None
     with _open_read_only(root) as store:
         key = _resolve(store, symbol)
         try:

@@ -12,7 +12,7 @@ Measured in the same run:
   validation, idempotency checks and insert, end to end;
 * **baseline**: DuckDB's own ``INSERT INTO ticks SELECT ... FROM arrow_table`` of the same
   rows, already parsed into one Arrow table by the same reader, into a fresh database with
-  the same schema (``sql/001_ticks.sql``), same threads and memory limit;
+  the same schema (``sql/schema/001_ticks.sql``), same threads and memory limit;
 * and, to show where time goes: the reader alone (parse + convert, no store) and the time
   spent inside ``TickStore.append``.
 

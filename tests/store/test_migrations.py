@@ -11,7 +11,6 @@ from tapeflow.store.migrations import (
     latest_version,
     load_migrations,
     migrate,
-    sql_dir,
 )
 
 
@@ -65,7 +64,7 @@ def test_store_migrates_an_old_database_forward(tmp_path: Path) -> None:
     key = SymbolKey("binance", "spot", "BTCUSDT")
     path = key.path(tmp_path)
     path.parent.mkdir(parents=True)
-    only_first = load_migrations(sql_dir())[:1]
+    only_first = load_migrations()[:1]
     con = duckdb.connect(str(path))
     migrate(con, only_first)
     con.close()

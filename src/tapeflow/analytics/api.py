@@ -7,7 +7,7 @@ window of the symbols in a tick store, as polars DataFrames.
 ...     p = ta.market_profile("binance/usdm/BTCUSDT", "2024-08-08", "2024-08-09")
 
 Every method builds a :class:`~tapeflow.analytics.query.Query` over the SQL macros of
-``sql/1NN_*.sql`` and hands it to one :class:`~tapeflow.analytics.query.QueryRunner` — the
+``sql/analytics/1NN_*.sql`` and hands it to one :class:`~tapeflow.analytics.query.QueryRunner` — the
 seam where a remote (Arrow Flight) runner replaces the local store when a live process holds
 the files.
 
@@ -89,7 +89,9 @@ def open(root: str | Path = "data", read_only: bool = True, **store_options: Any
             its read-only query endpoint instead (:mod:`tapeflow.analytics.endpoint`):
             same API, same results.
         **store_options: passed to :class:`~tapeflow.store.TickStore` (``pool_limit``,
-            ``memory_limit``, ``threads``).
+            ``memory_limit``, ``threads``). ``memory_limit`` defaults to ``"1GB"`` here (the
+            store's own default, 192 MB, is sized for 200 files under write load; a notebook
+            attaches a few files and scans long histories).
 
     Raises:
         FileNotFoundError: ``root`` does not exist and ``read_only`` is true.
@@ -103,6 +105,7 @@ def open(root: str | Path = "data", read_only: bool = True, **store_options: Any
         if live is not None:
             runner = FlightRunner(live)
             return Analytics(runner, closer=runner.close)
+    store_options.setdefault("memory_limit", "1GB")
     store = TickStore(root, read_only=read_only, **store_options)
     return Analytics(StoreRunner(store), store=store, owns_store=True)
 

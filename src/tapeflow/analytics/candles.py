@@ -1,6 +1,7 @@
 """Candles (OHLCV bars with taker-side volumes) and their cache.
 
-Definition: ``sql/101_candles.sql`` (from ticks), cached by ``sql/102_candle_cache.sql``.
+Definition: ``sql/analytics/101_candles.sql`` (from ticks), cached in the tables of
+``sql/schema/102_candle_cache.sql`` (read by ``sql/analytics/102_candle_cache.sql``).
 This module builds the queries, fills the continuous series (:func:`fill_candles`) and keeps
 the cache current (:func:`refresh_candles`).
 
@@ -88,7 +89,7 @@ _SELECT = ", ".join(CANDLE_COLUMNS)
 @dataclass(frozen=True, slots=True)
 class CandleState:
     """What a reader needs to know about a symbol's tape and cache before a candle query
-    (``candle_state()`` in ``sql/102_candle_cache.sql``), naive UTC.
+    (``candle_state()`` in ``sql/analytics/102_candle_cache.sql``), naive UTC.
 
     Attributes:
         last_ts: time of the last tick of any type (None without ticks).
@@ -427,9 +428,10 @@ def refresh_candles(
     Work done: the 1m candles from the old 1m watermark up to the interval holding the last
     tick are computed from the ticks (reads only those row groups), then each higher
     timeframe is rolled up from the cached 1m rows; the per-minute and per-hour volume at
-    price of the market profile (``price_volume_1m``/``_1h``, ``sql/120``) are cached with
-    the 1m and 1h candles, under the same watermarks. Only closed candles are cached; the
-    forming one is always computed live by readers.
+    price of the market profile (``price_volume_1m``/``_1h``,
+    ``sql/schema/120_price_volume.sql``) are cached with the 1m and 1h candles, under the
+    same watermarks. Only closed candles are cached; the forming one is always computed live
+    by readers.
 
     Late ticks: if the number of ticks older than the 1m watermark changed since the last
     refresh (a gap backfill inserted older trades), the whole cache is rebuilt. A caller that

@@ -1,5 +1,5 @@
 """Order flow per candle (delta, CVD, imbalance, aggressive counts, average sizes) and over a
-trailing window of ticks. Definitions: ``sql/110_order_flow.sql``.
+trailing window of ticks. Definitions: ``sql/analytics/110_order_flow.sql``.
 
 Order-flow frame (polars), one row per candle with trades (per interval when
 ``continuous``; see :func:`fill_order_flow`), sorted by ``open_time``:

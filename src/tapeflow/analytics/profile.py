@@ -1,6 +1,6 @@
 """Market (volume) profile: volume by price level, point of control, value area, shape.
 
-Levels come from SQL (``sql/120_market_profile.sql``: volume, taker buy/sell volume and
+Levels come from SQL (``sql/analytics/120_market_profile.sql``: volume, taker buy/sell volume and
 trades per price bucket). This module is the one implementation of what is computed from
 them, all in exact integer arithmetic (volumes in 1e-8 base units):
 

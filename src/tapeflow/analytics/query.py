@@ -1,6 +1,6 @@
 """The one place analytics SQL is executed: "run this query on this symbol's database".
 
-Every API method builds a :class:`Query` (SQL text over the ``sql/1NN_*.sql`` macros and
+Every API method builds a :class:`Query` (SQL text over the ``sql/analytics/1NN_*.sql`` macros and
 views, plus positional parameters) and hands it to a :class:`QueryRunner`. The runner is the
 seam: :class:`StoreRunner` runs it in-process on a :class:`~tapeflow.store.TickStore`; a
 remote runner (Arrow Flight to the live process, issue #8) only has to implement the same

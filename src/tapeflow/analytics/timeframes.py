@@ -1,8 +1,8 @@
 """Candle timeframes and profile periods: names, widths and epoch-aligned bucket arithmetic.
 
 Buckets are aligned to the Unix epoch in UTC (a 4h candle opens at 00:00, 04:00, ... UTC, as
-on Binance). The same widths are defined in SQL (``sql/101_candles.sql``: ``timeframe_us``);
-a test checks that the two agree.
+on Binance). The same widths are defined in SQL (``sql/analytics/101_candles.sql``:
+``timeframe_us``); a test checks that the two agree.
 """
 
 from __future__ import annotations

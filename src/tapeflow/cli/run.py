@@ -116,7 +116,7 @@ def print_summary(console: Console, root: Path, summary) -> None:
         for key in store.symbols():
             s = store.summary(key)
             with store.connection(key) as con:
-                # the candle definition of sql/101 (kline trades only), not a second copy
+                # the candle definition of sql/analytics/101 (kline trades only), not a second copy
                 candles = con.execute("SELECT count(*) FROM candles_1m_ticks").fetchall()[0][0]
             table.add_row(
                 str(key),

@@ -21,12 +21,15 @@ class StoreSettings(Section):
         root: store root; a symbol's file is ``{root}/{exchange}/{market}/{symbol}/
             trading.duckdb``. Relative paths are resolved against the working directory.
         pool_limit: most symbol databases attached at once (1–10000, default 200).
-        memory_limit: DuckDB memory limit for the whole store, e.g. ``"1GB"``, ``"512MB"``.
+        memory_limit: DuckDB memory limit for the whole store (the buffer pool of all attached
+            files together), e.g. ``"192MB"`` (default), ``"1GB"``. The default keeps a
+            process with 200 symbols under write load below 512 MB RSS; raise it for heavy
+            analytics over long histories in the same process.
     """
 
     root: Path = Path("data")
     pool_limit: int = Field(200, ge=1, le=10_000)
-    memory_limit: str = Field("1GB", pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$")
+    memory_limit: str = Field("192MB", pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$")
 
 
 class AppSettings(Section):

@@ -190,12 +190,13 @@ class StoreSection(_Model):
     Attributes:
         root: store root folder.
         pool_limit: most symbol files attached at once.
-        memory_limit: DuckDB memory limit for the store.
+        memory_limit: DuckDB memory limit for the store (default 192 MB; see
+            :class:`tapeflow.config.sections.StoreSettings`).
     """
 
     root: Path = Path("data")
     pool_limit: int = Field(200, ge=1, le=10_000)
-    memory_limit: str = Field("1GB", pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$")
+    memory_limit: str = Field("192MB", pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$")
 
 
 class IngestFileConfig(_Model):

@@ -94,7 +94,7 @@ def _plain(value: Decimal) -> str:
     return _trim(text)
 
 
-#: Store column types of price and quantity (``sql/001_ticks.sql``).
+#: Store column types of price and quantity (``sql/schema/001_ticks.sql``).
 PRICE_TYPE = pa.decimal128(18, STORE_SCALE)
 QUANTITY_TYPE = pa.decimal128(28, STORE_SCALE)
 

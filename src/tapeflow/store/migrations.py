@@ -1,10 +1,16 @@
-"""Versioned schema migrations from the repository's ``sql/`` folder.
+"""Versioned schema migrations from the repository's ``sql/schema/`` folder.
 
-Every file ``sql/NNN_name.sql`` is one migration, identified by its number ``NNN``. On
-opening a symbol database read-write, each migration newer than the database's
-``schema_version`` is applied in order, inside one transaction per file, and recorded.
-Applying twice is a no-op; a database created by an older tapeflow is migrated forward.
-Migration files are never edited once released; changes go in a new file.
+Every file ``sql/schema/NNN_name.sql`` is one migration, identified by its number ``NNN``,
+and holds tables only (views and macros are analytics: ``sql/analytics/``, defined once per
+process by :mod:`tapeflow.store.catalog`, never stored in a symbol's file). On opening a
+symbol database read-write, each migration not yet in the database's ``schema_version`` is
+applied in order, inside one transaction per file, and recorded. Applying twice is a no-op;
+a database created by an older tapeflow is migrated forward. Migration files are never
+edited once released; changes go in a new file.
+
+Files written before analytics moved out of them (schema versions 100, 101, 110 and 201 were
+analytics-only migrations then) still carry their own copies of the views and macros; the
+first read-write open drops them and those version rows (:func:`migrate`).
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ class SchemaError(RuntimeError):
 
 @dataclass(frozen=True, slots=True)
 class Migration:
-    """One ``sql/NNN_name.sql`` file."""
+    """One numbered ``NNN_name.sql`` file (a schema migration or an analytics file)."""
 
     version: int
     name: str
@@ -34,8 +40,8 @@ class Migration:
 
 
 def sql_dir() -> Path:
-    """The folder holding the migrations: ``tapeflow/sql`` in an installed wheel, else the
-    repository's top-level ``sql/``."""
+    """The folder holding ``schema/`` and ``analytics/``: ``tapeflow/sql`` in an installed
+    wheel, else the repository's top-level ``sql/``."""
     here = Path(__file__).resolve().parent.parent
     for candidate in (here / "sql", here.parent.parent / "sql"):
         if candidate.is_dir():
@@ -43,24 +49,32 @@ def sql_dir() -> Path:
     raise SchemaError(f"no sql/ folder found near {here}")
 
 
-@cache
-def load_migrations(folder: Path | None = None) -> tuple[Migration, ...]:
-    """All migrations in ``folder`` (default :func:`sql_dir`), ordered by version.
+def load_sql_files(folder: Path) -> tuple[Migration, ...]:
+    """Every ``NNN_name.sql`` file of ``folder``, ordered by number.
 
     Raises:
         SchemaError: on a file name not of the form ``NNN_name.sql`` or a repeated number.
     """
-    folder = folder or sql_dir()
     found: dict[int, Migration] = {}
     for path in sorted(folder.glob("*.sql")):
         m = _MIGRATION_NAME.match(path.name)
         if not m:
-            raise SchemaError(f"{path}: migration files must be named NNN_name.sql")
+            raise SchemaError(f"{path}: sql files must be named NNN_name.sql")
         version = int(m.group(1))
         if version in found:
-            raise SchemaError(f"{path}: migration number {version} used twice")
+            raise SchemaError(f"{path}: number {version} used twice")
         found[version] = Migration(version, m.group(2), path.read_text())
     return tuple(found[v] for v in sorted(found))
+
+
+@cache
+def load_migrations(folder: Path | None = None) -> tuple[Migration, ...]:
+    """All migrations in ``folder`` (default ``sql/schema/``), ordered by version.
+
+    Raises:
+        SchemaError: see :func:`load_sql_files`.
+    """
+    return load_sql_files(folder or sql_dir() / "schema")
 
 
 def latest_version(migrations: tuple[Migration, ...] | None = None) -> int:
@@ -92,6 +106,7 @@ def migrate(
     Raises:
         SchemaError: if the database is newer than this code, or a migration fails.
     """
+    upgrade_legacy = migrations is None  # only tapeflow's own sql/ knows the retired versions
     migrations = migrations if migrations is not None else load_migrations()
     con.execute(
         "CREATE TABLE IF NOT EXISTS schema_version ("
@@ -99,6 +114,9 @@ def migrate(
         " applied_at TIMESTAMP NOT NULL DEFAULT (now() AT TIME ZONE 'UTC'))"
     )
     have = {v for (v,) in con.execute("SELECT version FROM schema_version").fetchall()}
+    if upgrade_legacy and have & RETIRED_VERSIONS:
+        drop_embedded_analytics(con)
+        have -= RETIRED_VERSIONS
     unknown = have - {m.version for m in migrations}
     if unknown:
         raise SchemaError(
@@ -127,6 +145,37 @@ def migrate(
     return applied
 
 
+#: Versions that were analytics-only migrations (views and macros stored in every file)
+#: before analytics moved to ``sql/analytics/``. Never reused for schema files.
+RETIRED_VERSIONS = frozenset({100, 101, 110, 201})
+
+
+def drop_embedded_analytics(con: duckdb.DuckDBPyConnection) -> None:
+    """Drop the views and macros an older tapeflow stored in the database ``con`` uses, and
+    the retired version rows: they would shadow the process's current definitions (and each
+    costs memory in every attached file). Runs in one transaction; tables are untouched."""
+    views = con.execute(
+        "SELECT view_name FROM duckdb_views() "
+        "WHERE database_name = current_database() AND NOT internal"
+    ).fetchall()
+    macros = con.execute(
+        "SELECT DISTINCT function_name, function_type FROM duckdb_functions() "
+        "WHERE database_name = current_database() AND function_type IN ('macro', 'table_macro')"
+    ).fetchall()
+    con.execute("BEGIN TRANSACTION")
+    try:
+        for (name,) in views:
+            con.execute(f'DROP VIEW "{name}"')
+        for name, kind in macros:
+            con.execute(f'DROP MACRO {"TABLE " if kind == "table_macro" else ""}"{name}"')
+        retired = ", ".join(str(v) for v in sorted(RETIRED_VERSIONS))
+        con.execute(f"DELETE FROM schema_version WHERE version IN ({retired})")
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+
+
 def check_readable(con: duckdb.DuckDBPyConnection) -> None:
     """For a read-only database: refuse one older or newer than this code's schema.
 
@@ -144,6 +193,11 @@ def check_readable(con: duckdb.DuckDBPyConnection) -> None:
         if exists
         else set()
     )
+    if versions & RETIRED_VERSIONS:
+        raise SchemaError(
+            "database was written by an older tapeflow that kept analytics views in each "
+            "file; open it read-write once (e.g. `tapeflow info`) to upgrade it"
+        )
     missing = {m.version for m in load_migrations()} - versions
     if missing and have <= want:
         raise SchemaError(

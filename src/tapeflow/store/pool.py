@@ -4,9 +4,11 @@ Every separately connected DuckDB database is its own instance with its own buff
 thread pool (~5 MB each before any data, and each may grow to 80% of RAM). The pool instead
 keeps **one** in-memory DuckDB instance (the *hub*, with one ``memory_limit`` and one thread
 pool) and ``ATTACH``es each symbol's file to it under the symbol's alias. A lease hands out a
-cursor of the hub whose default database is the symbol's (``USE alias``), so unqualified
-names (``ticks``, views) resolve inside that file. See ``shared/docs/facts.md`` for the
-measurements behind this choice.
+cursor of the hub whose default database is the symbol's (``USE alias``) and whose search
+path is that file, then the hub's own database ``memory``: unqualified table names resolve
+inside the file, and views and macros defined once in the hub (``on_hub``, e.g.
+:func:`tapeflow.store.catalog.define_analytics`) are visible from every lease. See
+``shared/docs/facts.md`` for the measurements behind this choice.
 
 Guarantees:
 
@@ -76,8 +78,10 @@ class ConnectionPool:
         memory_limit: DuckDB memory limit for the whole hub (e.g. ``"1GB"``).
         threads: DuckDB worker threads for the whole hub.
         read_only: attach files read-only (for readers while no writer runs).
-        on_attach: called with ``(cursor, key, created)`` after a file is attached read-write
-            (the store runs schema migrations there).
+        on_attach: called with ``(cursor, key, created)`` after a file is attached (the store
+            runs schema migrations there).
+        on_hub: called once with the hub connection after it is created (the store defines
+            the analytics views and macros there).
         wait_timeout_s: how long a lease waits for a free slot before failing.
     """
 
@@ -86,10 +90,11 @@ class ConnectionPool:
         root: str | Path,
         *,
         limit: int = 200,
-        memory_limit: str = "1GB",
+        memory_limit: str = "192MB",
         threads: int = 2,
         read_only: bool = False,
         on_attach: Callable[[duckdb.DuckDBPyConnection, SymbolKey, bool], None] | None = None,
+        on_hub: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
         wait_timeout_s: float = 60.0,
     ) -> None:
         if limit < 1:
@@ -112,6 +117,12 @@ class ConnectionPool:
         )
         # UTC for every TIMESTAMPTZ conversion (icu is loaded once the instance exists)
         self._hub.execute("SET TimeZone = 'UTC'")
+        if on_hub is not None:
+            try:
+                on_hub(self._hub)
+            except BaseException:
+                self._hub.close()
+                raise
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
         self._cond = threading.Condition()
         self._hits = self._misses = self._evictions = 0
@@ -134,10 +145,8 @@ class ConnectionPool:
         """
         entry = self._acquire(key, create=create)
         try:
-            with self._cond:
-                cur = self._hub.cursor()
+            cur = self._cursor(key.alias)
             try:
-                cur.execute(f'USE "{key.alias}"')
                 yield cur
             finally:
                 cur.close()
@@ -151,15 +160,25 @@ class ConnectionPool:
         """Like :meth:`lease` but also yields the entry (its ``write_lock`` and ``cache``)."""
         entry = self._acquire(key, create=create)
         try:
-            with self._cond:
-                cur = self._hub.cursor()
+            cur = self._cursor(key.alias)
             try:
-                cur.execute(f'USE "{key.alias}"')
                 yield cur, entry
             finally:
                 cur.close()
         finally:
             self._release(entry)
+
+    def _cursor(self, alias: str) -> duckdb.DuckDBPyConnection:
+        """A new hub cursor whose default database is ``alias`` and whose search path is
+        that file, then the hub's own definitions."""
+        with self._cond:
+            cur = self._hub.cursor()
+        try:
+            cur.execute(f'USE "{alias}"; SET search_path = \'"{alias}".main,memory.main\'')
+        except BaseException:
+            cur.close()
+            raise
+        return cur
 
     def _acquire(self, key: SymbolKey, *, create: bool) -> _Entry:
         alias = key.alias
@@ -202,9 +221,8 @@ class ConnectionPool:
             entry = _Entry(key=key, path=path, users=1)
             self._entries[alias] = entry
             if self._on_attach is not None:
-                cur = self._hub.cursor()
+                cur = self._cursor(alias)
                 try:
-                    cur.execute(f'USE "{alias}"')
                     self._on_attach(cur, key, not exists)
                 except BaseException:
                     cur.close()

@@ -11,6 +11,7 @@ from typing import Any, Literal
 import duckdb
 import pyarrow as pa
 
+from tapeflow.store.catalog import define_analytics
 from tapeflow.store.migrations import check_readable, migrate
 from tapeflow.store.pool import ConnectionPool, PoolStats
 from tapeflow.store.symbols import DB_FILENAME, MARKETS, InvalidSymbolError, SymbolKey
@@ -32,7 +33,9 @@ class TickStore:
 
     Files live at ``{root}/{exchange}/{market}/{symbol}/trading.duckdb`` and are reached
     through a bounded :class:`~tapeflow.store.pool.ConnectionPool`. Opening a file
-    read-write applies the schema migrations from ``sql/``.
+    read-write applies the schema migrations from ``sql/schema/``; the views and macros of
+    ``sql/analytics/`` are defined once in the pool's hub and visible from every connection
+    (:mod:`tapeflow.store.catalog`).
 
     Args:
         root: the store root folder (created if missing, unless read-only).
@@ -50,7 +53,7 @@ class TickStore:
         root: str | Path = "data",
         *,
         pool_limit: int = 200,
-        memory_limit: str = "1GB",
+        memory_limit: str = "192MB",
         threads: int = 2,
         read_only: bool = False,
     ) -> None:
@@ -65,6 +68,7 @@ class TickStore:
             threads=threads,
             read_only=read_only,
             on_attach=self._on_attach,
+            on_hub=define_analytics,
         )
 
     # -- lifecycle -----------------------------------------------------------------------

@@ -11,7 +11,7 @@ Modules (import what you need; this package file stays light so that importing
 * :mod:`~tapeflow.strategy.features` — incremental longest-timeframe features;
 * :mod:`~tapeflow.strategy.reads` — what the engine reads from the analytics;
 * :mod:`~tapeflow.strategy.decision_log`, :mod:`~tapeflow.strategy.writer` — the decision
-  log (``sql/200_decision_log.sql``) and its batched writer.
+  log (``sql/schema/200_decision_log.sql``) and its batched writer.
 
 Rules and their defaults: ``docs/strategy.md``.
 """

@@ -1,5 +1,5 @@
 """The decision log: one row per evaluation in the symbol's own database
-(``sql/200_decision_log.sql``), so a trader can see why a symbol was rejected and at which
+(``sql/schema/200_decision_log.sql``), so a trader can see why a symbol was rejected and at which
 level (``tapeflow explain SYMBOL``)."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """What the engine reads from a symbol's database — always through the analytics' queries
-(``sql/1NN_*.sql`` via :mod:`tapeflow.analytics`), never by re-deriving them from ticks.
+(``sql/analytics/1NN_*.sql`` via :mod:`tapeflow.analytics`), never by re-deriving them from ticks.
 
 Every function takes a DuckDB cursor whose default database is the symbol's
 (:meth:`tapeflow.store.TickStore.connection`). Times are UTC: aware datetimes in, aware
@@ -90,7 +90,8 @@ def closed_candles_frame(
 
 
 class CacheHint:
-    """The candle-cache watermarks last seen for one symbol (``sql/102``), per timeframe.
+    """The candle-cache watermarks last seen for one symbol, per timeframe
+    (``sql/schema/102_candle_cache.sql``).
 
     A watermark never moves back (the cache only grows; a rebuild recomputes up to at least
     the old one), so once a range is known to be below it the check needs no query.
@@ -184,7 +185,7 @@ def flow(
     hint: CacheHint | None = None,
 ) -> Flow:
     """Imbalance (taker-buy / taker-sell volume; ``flow_imbalance`` of
-    ``sql/110_order_flow.sql``) of the trailing windows ``[end - w, end)`` for the fast,
+    ``sql/analytics/110_order_flow.sql``) of the trailing windows ``[end - w, end)`` for the fast,
     middle and longest window lengths ``windows_s`` (seconds). ``+inf`` when a window has only
     buys, 0 with only sells, ``None`` with no trades.
 
@@ -228,7 +229,7 @@ def flow_from_ticks(
 
 def price_step(con: duckdb.DuckDBPyConnection) -> Decimal | None:
     """The symbol's tick size (``symbol_meta``), else the step its prices imply
-    (``sql/201_price_step.sql``); ``None`` without ticks."""
+    (``sql/analytics/201_price_step.sql``); ``None`` without ticks."""
     (tick,) = _rows(con, tick_size_query())[0]
     if tick is None:
         (tick,) = _one(con, "SELECT inferred_price_step(?)", [PRICE_STEP_SAMPLE])

@@ -23,22 +23,3 @@ CREATE TABLE decision_log (
     signal_id        VARCHAR,             -- TradeSignal.signal_id, NULL if none
     elapsed_us       BIGINT               -- evaluation time, microseconds
 );
-
--- The latest evaluation of each candle.
-CREATE VIEW decisions AS
-SELECT *
-FROM decision_log
-QUALIFY row_number() OVER (PARTITION BY strategy, timeframe, candle_time
-                           ORDER BY evaluated_at DESC) = 1;
-
--- Evaluations and signals per level reached (for status lines and run summaries).
-CREATE VIEW decision_summary AS
-SELECT strategy,
-       timeframe,
-       level_reached,
-       count(*)              AS evaluations,
-       count(signal_id)      AS signals,
-       min(candle_time)      AS first_candle,
-       max(candle_time)      AS last_candle
-FROM decisions
-GROUP BY ALL;

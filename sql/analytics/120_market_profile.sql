@@ -33,15 +33,6 @@ FROM kline_ticks
 WHERE ts >= t_from AND ts < t_to
 GROUP BY ALL;
 
-CREATE TABLE price_volume_1m (
-    open_time   TIMESTAMP NOT NULL,        -- the minute (UTC)
-    price       DECIMAL(18, 8) NOT NULL,
-    volume      DECIMAL(38, 8) NOT NULL,   -- base
-    buy_volume  DECIMAL(38, 8) NOT NULL,   -- taker buys
-    trades      BIGINT NOT NULL
-);
-CREATE TABLE price_volume_1h AS SELECT * FROM price_volume_1m WITH NO DATA;  -- per hour
-
 -- The hourly rows rolled up from the minute rows with open_time in [t_from, t_to).
 CREATE MACRO price_volume_rollup_1h(t_from, t_to) AS TABLE
 SELECT floor_us(open_time, 3600000000) AS open_time, price,

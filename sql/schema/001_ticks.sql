@@ -1,6 +1,8 @@
--- tapeflow per-symbol schema, version 1: trade ticks and their bookkeeping.
+-- tapeflow per-symbol schema, migration 1: trade ticks and their bookkeeping.
 -- One DuckDB file per symbol: data/{exchange}/{market}/{symbol}/trading.duckdb.
 -- All times are UTC (TIMESTAMP without zone, microsecond precision).
+-- Files under sql/schema/ hold tables only and are applied to each file once, in order;
+-- views and macros are in sql/analytics/ (defined once per process, see tapeflow.store.catalog).
 
 -- Identity of this file and the id space of its trade ids. Exactly one row.
 --   id_space = 'trade'     : raw exchange trade ids (Binance @trade `t`), contiguous per symbol
@@ -56,14 +58,6 @@ CREATE TABLE gap_ledger (
     detected_at       TIMESTAMP NOT NULL DEFAULT (now() AT TIME ZONE 'UTC'),
     resolved_at       TIMESTAMP
 );
-
--- Missing id ranges computed from the ticks themselves (exact, since ids are contiguous).
-CREATE VIEW gaps AS
-SELECT trade_id + 1 AS first_missing_id,
-       next_id - 1 AS last_missing_id,
-       next_id - trade_id - 1 AS missing
-FROM (SELECT trade_id, lead(trade_id) OVER (ORDER BY trade_id) AS next_id FROM ticks)
-WHERE next_id > trade_id + 1;
 
 -- Files and feeds that wrote here, for `tapeflow info` and audit.
 CREATE TABLE import_log (

@@ -1,0 +1,76 @@
+"""The analytics catalog: every view and macro of ``sql/analytics/``, defined once per process.
+
+Views and macros are code, not data. They are created once in the pool's hub, in its own
+in-memory database ``memory``, instead of inside each symbol's file: 200 attached files then
+share one catalog (each file's copy cost ~0.7 MB resident, most of the pool's memory), and a
+corrected definition takes effect on the next start without touching any file. A symbol's
+file holds only its tables (``sql/schema/``).
+
+Name resolution: a lease's search path is its file, then ``memory.main``
+(:class:`~tapeflow.store.pool.ConnectionPool`). ``ticks``, ``candles_1m`` … resolve to the
+leased file; ``candles(...)``, ``gaps`` … to the hub. Inside a view or macro body, an
+unqualified table name resolves at query time against the querying lease's file, because
+the hub's own database has no such table. The files run in number order, as each may use
+the ones before it.
+
+DuckDB binds a view or macro when it is created, so the tables must exist then: the
+definitions are created while an empty in-memory copy of the schema (``sql/schema/``) is on
+the search path, and that template is detached afterwards.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+import duckdb
+
+from tapeflow.store.migrations import (
+    Migration,
+    SchemaError,
+    load_migrations,
+    load_sql_files,
+    migrate,
+    sql_dir,
+)
+
+#: The hub's own database, where the definitions live.
+HUB_DATABASE = "memory"
+_TEMPLATE = "tapeflow_schema_template"
+
+
+@cache
+def load_definitions(folder: Path | None = None) -> tuple[Migration, ...]:
+    """The analytics files (default ``sql/analytics/``), in number order.
+
+    Raises:
+        SchemaError: on a file name not of the form ``NNN_name.sql`` or a repeated number.
+    """
+    return load_sql_files(folder or sql_dir() / "analytics")
+
+
+def define_analytics(
+    hub: duckdb.DuckDBPyConnection, definitions: tuple[Migration, ...] | None = None
+) -> None:
+    """Create every view and macro of ``definitions`` (default :func:`load_definitions`) in
+    the hub's database ``memory``, bound against an empty template of the schema.
+
+    Raises:
+        SchemaError: naming the analytics file that failed and DuckDB's reason.
+    """
+    definitions = definitions if definitions is not None else load_definitions()
+    hub.execute(f"ATTACH ':memory:' AS {_TEMPLATE}")
+    cur = hub.cursor()
+    try:
+        cur.execute(f"USE {_TEMPLATE}")
+        migrate(cur, load_migrations())
+        cur.execute(f"USE {HUB_DATABASE}")
+        cur.execute(f"SET search_path = '{HUB_DATABASE}.main,{_TEMPLATE}.main'")
+        for d in definitions:
+            try:
+                cur.execute(d.sql)
+            except duckdb.Error as exc:
+                raise SchemaError(f"sql/analytics/{d.version:03d}_{d.name}.sql: {exc}") from exc
+    finally:
+        cur.close()
+        hub.execute(f"DETACH {_TEMPLATE}")

@@ -142,7 +142,7 @@ def read_table(path: Path) -> tuple[float, pa.Table]:
 def bench_duckdb(table: pa.Table, db: Path) -> float:
     con = duckdb.connect(str(db), config={"threads": THREADS, "memory_limit": MEMORY})
     con.execute("SET TimeZone = 'UTC'")  # as the store's pool does
-    con.execute((REPO / "sql" / "001_ticks.sql").read_text())
+    con.execute((REPO / "sql" / "schema" / "001_ticks.sql").read_text())
     con.register("arrow_table", table)
     t = time.perf_counter()
     con.execute(

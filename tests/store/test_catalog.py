@@ -145,3 +145,29 @@ def test_a_failing_analytics_file_is_named(tmp_path):
         hub.execute("SELECT count(*) FROM duckdb_databases() WHERE NOT internal").fetchall()[0][0]
         == 1
     )
+
+
+def test_cli_reading_commands_point_to_migrate_which_upgrades(tmp_path, tables):
+    from tests.sources.test_cli import run
+
+    legacy_file(BTC.path(tmp_path))
+    with duckdb.connect(str(BTC.path(tmp_path))) as con:  # ticks written by the old code
+        con.register("t", tables[BTC])
+        con.execute(
+            "INSERT INTO ticks (trade_id, ts, price, quantity, side, trade_type) "
+            "SELECT trade_id, ts AT TIME ZONE 'UTC', price::DECIMAL(18,8), "
+            "quantity::DECIMAL(28,8), side, trade_type FROM t"
+        )
+    for args in (("info",), ("gaps",), ("sql", "BTCUSDT", "SELECT count(*) FROM ticks")):
+        res = run(*args, "--root", str(tmp_path))
+        assert res.exit_code == 2, res.output
+        assert "tapeflow migrate" in res.output
+    res = run("migrate", "--root", str(tmp_path))
+    assert res.exit_code == 0, res.output
+    assert "binance/usdm/BTCUSDT: schema migrations 1, 102, 120, 200" in res.output
+    res = run("sql", "BTCUSDT", "SELECT count(*) AS n FROM ticks", "--root", str(tmp_path))
+    assert res.exit_code == 0, res.output
+    assert f"{tables[BTC].num_rows}" in res.output
+    res = run("gaps", "--root", str(tmp_path))  # the gaps view of the hub, on this file
+    assert res.exit_code == 0, res.output
+    assert "0 gap(s) in 1 symbol(s)" in res.output

@@ -1,4 +1,5 @@
-"""Store commands: ``import``, ``download binance``, ``info``, ``gaps``, ``sql``.
+"""Store commands: ``import``, ``download binance``, ``info``, ``gaps``, ``sql``,
+``migrate``.
 
 Every command takes ``--root`` (the store root; default ``data``, or ``$TAPEFLOW_ROOT``).
 """
@@ -20,6 +21,7 @@ from tapeflow.sources import ImportSummary, SourceError, import_paths
 from tapeflow.store import (
     IdSpaceMismatchError,
     InvalidSymbolError,
+    SchemaError,
     SymbolKey,
     TickStore,
     UnknownSymbolError,
@@ -59,6 +61,7 @@ def register(app: typer.Typer) -> None:
         ("info", info_cmd),
         ("gaps", gaps_cmd),
         ("sql", sql_cmd),
+        ("migrate", migrate_cmd),
     ):
         app.command(name, help=_help(command))(command)
     download = typer.Typer(
@@ -259,7 +262,7 @@ def info_cmd(root: RootOption = Path("data")) -> None:
         for key in keys:
             try:
                 s = store.summary(key)
-            except duckdb.IOException as exc:
+            except (duckdb.IOException, SchemaError) as exc:
                 raise _fail(f"{key}: {exc}") from None
             ids = f"{s['first_id']}–{s['last_id']}" if s["first_id"] is not None else "-"
             table.add_row(
@@ -304,7 +307,11 @@ def gaps_cmd(
             table.add_column(col, justify="left" if col == "symbol" else "right", no_wrap=True)
         total = 0
         for key in keys:
-            for first, last in store.gaps(key):
+            try:
+                gaps = store.gaps(key)
+            except SchemaError as exc:
+                raise _fail(f"{key}: {exc}") from None
+            for first, last in gaps:
                 table.add_row(str(key), str(first), str(last), f"{last - first + 1:,}")
                 total += 1
         if total:
@@ -342,7 +349,7 @@ def sql_cmd(
                 result = con.execute(statements[-1].query)
                 names = [d[0] for d in result.description]
                 rows = result.fetchmany(limit + 1)
-        except duckdb.Error as exc:
+        except (duckdb.Error, SchemaError) as exc:
             raise _fail(str(exc)) from None
         except UnknownSymbolError as exc:
             raise _fail(str(exc)) from None
@@ -354,3 +361,31 @@ def sql_cmd(
     _console().print(table)
     if len(rows) > limit:
         _console().print(f"[dim](more rows; showing the first {limit}; use --limit)[/]")
+
+
+def migrate_cmd(root: RootOption = Path("data")) -> None:
+    """Bring every symbol file under the root to this tapeflow's schema.
+
+    Applies the schema migrations a file lacks and drops the copies of the analytics views
+    and macros that earlier tapeflow versions stored in each file (they now live in the
+    process that opens the files). Opens the files read-write, so no
+    `tapeflow run` may hold them. The reading commands (info, gaps, sql, tapeflow.open)
+    refuse an outdated file and point here; import, download and run migrate on their own.
+    """
+    if not root.is_dir():
+        raise _fail(f"no store at {root} (set --root or TAPEFLOW_ROOT)")
+    with TickStore(root) as store:
+        keys = store.symbols()
+        for key in keys:
+            try:
+                with store.connection(key) as con:
+                    versions = [
+                        v
+                        for (v,) in con.execute(
+                            "SELECT version FROM schema_version ORDER BY version"
+                        ).fetchall()
+                    ]
+            except (duckdb.IOException, SchemaError) as exc:
+                raise _fail(f"{key}: {exc}") from None
+            _console().print(f"{key}: schema migrations {', '.join(map(str, versions))}")
+    _console().print(f"{len(keys)} symbol file(s) up to date")

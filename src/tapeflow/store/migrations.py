@@ -196,13 +196,14 @@ def check_readable(con: duckdb.DuckDBPyConnection) -> None:
     if versions & RETIRED_VERSIONS:
         raise SchemaError(
             "database was written by an older tapeflow that kept analytics views in each "
-            "file; open it read-write once (e.g. `tapeflow info`) to upgrade it"
+            "file; run `tapeflow migrate` once (with no `tapeflow run` holding the files)"
         )
     missing = {m.version for m in load_migrations()} - versions
     if missing and have <= want:
         raise SchemaError(
             f"database schema is older than this tapeflow's (missing migrations "
-            f"{sorted(missing)}); open it read-write once (e.g. `tapeflow info`) to migrate it"
+            f"{sorted(missing)}); run `tapeflow migrate` once (with no `tapeflow run` holding "
+            "the files)"
         )
     if have > want:
         raise SchemaError(f"database schema version {have} is newer than this tapeflow ({want})")

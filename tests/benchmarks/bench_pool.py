@@ -28,7 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 SYMBOLS = 200
-ROUNDS = 10
+ROUNDS = 30
 BATCH = 1000
 THREADS = 8
 

@@ -33,9 +33,8 @@ from tapeflow.store.migrations import (
     migrate,
     sql_dir,
 )
+from tapeflow.store.pool import HUB_DATABASE
 
-#: The hub's own database, where the definitions live.
-HUB_DATABASE = "memory"
 _TEMPLATE = "tapeflow_schema_template"
 
 

@@ -35,6 +35,9 @@ import duckdb
 
 from tapeflow.store.symbols import SymbolKey
 
+#: The hub's own (in-memory) database: what every lease sees after its file.
+HUB_DATABASE = "memory"
+
 
 class PoolExhaustedError(RuntimeError):
     """Every pooled database is in use and none freed up in time."""
@@ -174,7 +177,7 @@ class ConnectionPool:
         with self._cond:
             cur = self._hub.cursor()
         try:
-            cur.execute(f'USE "{alias}"; SET search_path = \'"{alias}".main,memory.main\'')
+            cur.execute(f'USE "{alias}"; SET search_path = \'"{alias}".main,{HUB_DATABASE}.main\'')
         except BaseException:
             cur.close()
             raise

@@ -99,7 +99,8 @@ def test_replay_everything(tmp_path: Path) -> None:
                 o, h, lo, c, v, n = expected[minute]
                 assert (row["open"], row["high"], row["low"], row["close"]) == (o, h, lo, c)
                 assert (row["volume"], row["trades"]) == (v, n)
-    # the decision log is present for every configured symbol
+    # every closed 1m candle of every configured symbol was evaluated exactly once (the
+    # last candle of a replay never closes: no later tick arrives)
     with TickStore(root, read_only=True) as store:
         for sym in (
             "binance/usdm/BTCUSDT",
@@ -108,11 +109,14 @@ def test_replay_everything(tmp_path: Path) -> None:
             "binance/spot/ETHUSDT",
         ):
             with store.connection(SymbolKey.parse(sym)) as con:
-                n, bad = con.execute(
-                    "SELECT count(*), count(*) FILTER (WHERE level_reached <> 'regime' "
-                    "AND NOT regime_pass) FROM decision_log"
+                n, candles, bad = con.execute(
+                    "SELECT count(*), count(DISTINCT candle_time), count(*) FILTER (WHERE "
+                    "level_reached <> 'regime' AND NOT regime_pass) FROM decision_log"
                 ).fetchall()[0]
-            assert n > 0, sym
+                closed = con.execute(
+                    "SELECT count(*) FROM candles_1m_ticks WHERE closed"
+                ).fetchall()[0][0]
+            assert n == candles == closed > 0, (sym, n, candles, closed)
             assert bad == 0, sym
     assert "ticks through the pipeline: 127,471" in out
     # a second run adds nothing: everything is already stored

@@ -70,6 +70,7 @@ class EventBus:
         self._subs: list[Subscription] = []
         self._routes: dict[type, list[Subscription]] = {}
         self._published = 0
+        self._delivered = 0  # events put into a subscription's queue
         self._started_at = time.monotonic()
         self._running = False
 
@@ -112,9 +113,11 @@ class EventBus:
         for sub in self._targets(event):
             if sub.overflow == "block":
                 await sub.queue.put(event)
+                self._delivered += 1
             else:
                 try:
                     sub.queue.put_nowait(event)
+                    self._delivered += 1
                 except asyncio.QueueFull:
                     sub.dropped += 1
 
@@ -125,6 +128,7 @@ class EventBus:
         for sub in self._targets(event):
             try:
                 sub.queue.put_nowait(event)
+                self._delivered += 1
             except asyncio.QueueFull:
                 sub.dropped += 1
 
@@ -138,12 +142,19 @@ class EventBus:
 
     async def stop(self, *, drain_timeout_s: float = 10.0) -> None:
         """Let the workers finish queued events (up to ``drain_timeout_s``), then stop them.
-        Idempotent."""
+
+        Events that handlers publish while the bus drains are drained too (a tick's handler
+        announcing a candle close whose handler places an order): the queues are joined
+        again until a pass delivers nothing new. Idempotent."""
         if not self._running:
             return
         try:
             async with asyncio.timeout(drain_timeout_s):
-                await asyncio.gather(*(s.queue.join() for s in self._subs))
+                while True:
+                    delivered = self._delivered
+                    await asyncio.gather(*(s.queue.join() for s in self._subs))
+                    if self._delivered == delivered:
+                        break
         except TimeoutError:
             log.warning("event bus: queues not drained within %.1fs", drain_timeout_s)
         for sub in self._subs:

@@ -119,6 +119,8 @@ def test_replay_everything(tmp_path: Path) -> None:
             assert n == candles == closed > 0, (sym, n, candles, closed)
             assert bad == 0, sym
     assert "ticks through the pipeline: 127,471" in out
+    # the bus table: one row per venue subscription, nothing failed
+    assert "execution.binance.usdm.ticks" in out and "execution.binance.spot.ticks" in out
     # a second run adds nothing: everything is already stored
     proc = tapeflow_run(config, MARKET_DIR)
     out2, _ = proc.communicate(timeout=900)

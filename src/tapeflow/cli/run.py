@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from tapeflow.cli.console import console as make_console
@@ -105,7 +106,8 @@ def register(app: typer.Typer) -> None:
 
 def print_summary(console: Console, root: Path, summary) -> None:
     """The end-of-run report: ticks per symbol, candles, gaps, strategy levels, orders,
-    positions, equity."""
+    positions, equity, and per bus subscriber the events handled, failed, timed out,
+    dropped and slow."""
     from tapeflow.store import TickStore
 
     table = Table(title=f"store {root}")
@@ -147,6 +149,16 @@ def print_summary(console: Console, root: Path, summary) -> None:
             str(rest),
         )
     console.print(ex)
+    if summary.bus:
+        bt = Table(title=f"event bus ({summary.bus['published']:,} events published)")
+        for col in ("subscriber", "handled", "failed", "timed out", "dropped", "slow"):
+            bt.add_column(col, justify="left" if col == "subscriber" else "right")
+        for name, s in summary.bus["subscribers"].items():
+            bt.add_row(
+                escape(name),
+                *(f"{s[k]:,}" for k in ("handled", "failed", "timed_out", "dropped", "slow")),
+            )
+        console.print(bt)
     console.print(
         f"candle closes announced: {summary.candles_closed:,}; "
         f"ticks through the pipeline: {summary.ticks_published:,}; "

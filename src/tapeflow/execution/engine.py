@@ -132,14 +132,16 @@ class ExecutionEngine:
 
     def attach(self, bus: EventBus) -> None:
         """Subscribe to ticks and signals on ``bus`` (with back-pressure), and to feed
-        connection events: while a feed is down, new entries are refused."""
-        bus.subscribe(TradeTickReceived, self._tick_event, name="execution.ticks", overflow="block")
-        bus.subscribe(ConnectionLost, self._feed_event, name="execution.feed_health")
-        bus.subscribe(ConnectionRestored, self._feed_event, name="execution.feed_restored")
+        connection events: while a feed is down, new entries are refused. Subscriptions are
+        named ``execution.{exchange}.{market}.{ticks|signals|feed_health|feed_restored}``."""
+        venue = f"execution.{self.settings.exchange}.{self.settings.market}"
+        bus.subscribe(TradeTickReceived, self._tick_event, name=f"{venue}.ticks", overflow="block")
+        bus.subscribe(ConnectionLost, self._feed_event, name=f"{venue}.feed_health")
+        bus.subscribe(ConnectionRestored, self._feed_event, name=f"{venue}.feed_restored")
         bus.subscribe(
             SignalGenerated,
             self._signal_event,
-            name="execution.signals",
+            name=f"{venue}.signals",
             overflow="block",
             timeout_s=60.0,
         )

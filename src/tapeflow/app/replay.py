@@ -10,6 +10,9 @@ candle clock, the strategy, trailing stops and the paper exchange).
 Pacing: ``speed=60`` plays one hour of exchange time per wall-clock minute; ``speed=None``
 as fast as the pipeline takes them (the bus applies back-pressure).
 
+Memory: the files are merged as streams, one batch of at most :data:`REPLAY_BATCH_ROWS`
+rows per file at a time, so a replay of many days costs what one batch per file does.
+
 Resuming: ticks whose id is at or below the symbol's highest stored id when the replay
 starts are already in the store; they are skipped, so a restart after a crash (or a clean
 stop) continues where the store ends, without re-publishing old ticks. Likewise a trade
@@ -19,6 +22,7 @@ seen again in another file (the same trades in two formats) is published once.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import heapq
 import logging
 import time
@@ -31,7 +35,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from tapeflow.bus import EventBus, TradeTick, TradeTickReceived
-from tapeflow.sources import ImportOptions, plan_import
+from tapeflow.sources import ImportOptions, SourceBatch, plan_import
 from tapeflow.store import RAW_TICK_SCHEMA, AppendResult, SymbolKey, TickStore
 from tapeflow.store.ticks import conform
 
@@ -100,32 +104,51 @@ class ReplayWriter:
             await self.flush(key)
 
 
+#: Rows per batch read from a replayed file: the merge holds one batch per file as Python
+#: rows, so this bounds the replay's memory whatever the files' length (~1 KB per row).
+REPLAY_BATCH_ROWS = 65_536
+
+
 @dataclass(order=True)
 class _Cursor:
+    """The current batch of one file, positioned at its next row."""
+
     ts_us: int
     seq: int
-    key: SymbolKey = field(compare=False)
-    id_space: str = field(compare=False)
-    schema: pa.Schema = field(compare=False)
-    rows: list[dict] = field(compare=False, repr=False)
-    ts: list[int] = field(compare=False, repr=False)
+    stream: Iterator[SourceBatch] = field(compare=False, repr=False)
+    key: SymbolKey = field(default=None, compare=False)
+    id_space: str = field(default="", compare=False)
+    schema: pa.Schema = field(default=None, compare=False)
+    rows: list[dict] = field(default_factory=list, compare=False, repr=False)
+    ts: list[int] = field(default_factory=list, compare=False, repr=False)
     row: int = field(default=0, compare=False)
 
+    def load(self, seq: int) -> bool:
+        """Move to the file's next non-empty batch (rows sorted by time, then trade id);
+        False when the file is exhausted."""
+        for batch in self.stream:
+            table = _uniform(batch.table).sort_by([("ts", "ascending"), ("trade_id", "ascending")])
+            if not table.num_rows:
+                continue
+            self.key, self.id_space, self.schema = batch.key, batch.id_space, table.schema
+            self.ts = table.column("ts").cast(pa.int64()).to_pylist()
+            self.rows = table.to_pylist()
+            self.row, self.ts_us, self.seq = 0, self.ts[0], seq
+            return True
+        return False
 
-def _batches(
-    paths: Sequence[str | Path], opts: ImportOptions, store: TickStore, stats: ReplayStats
-):
-    planned, skipped = plan_import(paths, opts)
-    for path, reason in skipped:
-        log.info("replay: skipping %s (%s)", path, reason)
-    for pf in planned:
-        for batch in pf.format.read(pf.path, opts):
-            if batch.quarantined:
-                stats.quarantined_unparseable += store.quarantine_records(
-                    batch.key, batch.quarantined, source=f"replay:{pf.path.name}"
-                )
-            if batch.table.num_rows:
-                yield batch
+
+def _file_batches(
+    path: Path, fmt, opts: ImportOptions, store: TickStore, stats: ReplayStats
+) -> Iterator[SourceBatch]:
+    """One file's batches; records the reader could not parse are quarantined on the way."""
+    for batch in fmt.read(path, opts):
+        if batch.quarantined:
+            stats.quarantined_unparseable += store.quarantine_records(
+                batch.key, batch.quarantined, source=f"replay:{path.name}"
+            )
+        if batch.table.num_rows:
+            yield batch
 
 
 def _uniform(table: pa.Table) -> pa.Table:
@@ -141,16 +164,25 @@ def _uniform(table: pa.Table) -> pa.Table:
     return table.cast(RAW_TICK_SCHEMA)
 
 
-def merge_by_time(batches) -> Iterator[tuple[SymbolKey, str, pa.Schema, dict]]:
-    """Yield ``(key, id_space, schema, row)`` for every row of every batch, in exchange-time
-    order across batches (ties by trade id within a batch)."""
+def merge_by_time(
+    streams: Sequence[Iterator[SourceBatch]],
+) -> Iterator[tuple[SymbolKey, str, pa.Schema, dict]]:
+    """Yield ``(key, id_space, schema, row)`` for every row of every stream (one per file),
+    in exchange-time order across files, holding one batch per file at a time.
+
+    Each file is read in order: within a file, rows are time-ordered per batch (ties by
+    trade id), as a recording is; a file holding several symbols keeps each symbol's order,
+    and its symbols interleave batch by batch. The first batch of every file is read before
+    the first row is yielded, so a file that cannot be opened fails the replay before it
+    starts.
+    """
+    seq = 0
     heap: list[_Cursor] = []
-    for seq, batch in enumerate(batches):
-        table = _uniform(batch.table).sort_by([("ts", "ascending"), ("trade_id", "ascending")])
-        ts = table.column("ts").cast(pa.int64()).to_pylist()
-        heap.append(
-            _Cursor(ts[0], seq, batch.key, batch.id_space, table.schema, table.to_pylist(), ts)
-        )
+    for stream in streams:
+        cur = _Cursor(0, 0, stream)
+        if cur.load(seq):
+            heap.append(cur)
+        seq += 1
     heapq.heapify(heap)
     while heap:
         cur = heap[0]
@@ -158,6 +190,9 @@ def merge_by_time(batches) -> Iterator[tuple[SymbolKey, str, pa.Schema, dict]]:
         cur.row += 1
         if cur.row < len(cur.ts):
             cur.ts_us = cur.ts[cur.row]
+            heapq.heapreplace(heap, cur)
+        elif cur.load(seq):
+            seq += 1
             heapq.heapreplace(heap, cur)
         else:
             heapq.heappop(heap)
@@ -178,14 +213,39 @@ async def replay(
 
     Raises:
         tapeflow.sources.SourceError: a file is unreadable or its symbol cannot be told
-            (checked for every file before anything is replayed).
+            (every file's format and symbol are checked, and its first batch read, before
+            anything is replayed; damage found later in a file stops the replay there, and
+            what was replayed until then is stored).
     """
     opts = opts or ImportOptions()
+    if opts.batch_rows > REPLAY_BATCH_ROWS:
+        opts = dataclasses.replace(opts, batch_rows=REPLAY_BATCH_ROWS)
+    planned, skipped = plan_import(paths, opts)  # every file's format and symbol, up front
+    for path, reason in skipped:
+        log.info("replay: skipping %s (%s)", path, reason)
+    streams = [_file_batches(pf.path, pf.format, opts, store, stats) for pf in planned]
+    try:
+        await _play(streams, store, bus, writer, stats, speed, stop)
+    finally:
+        for stream in streams:
+            stream.close()
+    await writer.flush_all()
+    return stats
+
+
+async def _play(
+    streams: list[Iterator[SourceBatch]],
+    store: TickStore,
+    bus: EventBus,
+    writer: ReplayWriter,
+    stats: ReplayStats,
+    speed: float | None,
+    stop: asyncio.Event | None,
+) -> None:
     stored: dict[SymbolKey, int | None] = {}
-    batches = list(_batches(paths, opts, store, stats))  # fail early on any bad file
     wall0 = time.monotonic()
     exch0: int | None = None
-    for n, (key, id_space, schema, values) in enumerate(merge_by_time(batches)):
+    for n, (key, id_space, schema, values) in enumerate(merge_by_time(streams)):
         if stop is not None and stop.is_set():
             break
         if key not in stored:
@@ -228,5 +288,3 @@ async def replay(
         stats.per_symbol[key] = stats.per_symbol.get(key, 0) + 1
         stats.first_ts = stats.first_ts or ts
         stats.last_ts = ts
-    await writer.flush_all()
-    return stats

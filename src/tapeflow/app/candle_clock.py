@@ -10,12 +10,23 @@ always sees the candle the event names.
 Intervals with no trade at all close silently: the event names the interval that held the
 symbol's previous tick (the continuous candle series fills the empty ones). Intervals
 are aligned to the Unix epoch, as Binance's klines are.
+
+Live, a quiet symbol's candle must not wait for its next trade: :meth:`CandleClock.run_close_timer`
+also closes a candle once the *market clock* is ``grace_s`` past its end. The market clock
+is the latest exchange time seen on any symbol, advanced by the wall time elapsed since it
+was seen: busy symbols carry it forward in exchange time, so a quiet symbol closes on time
+whatever the local clock's offset, and the grace lets that symbol's in-flight ticks arrive
+first. Each candle is announced once, whichever comes first. A tick that arrives after its
+candle was announced is still stored (the candle cache notices and rebuilds), but the
+evaluation already made is not repeated. Replays run on the ticks alone.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -74,6 +85,11 @@ class CandleClock:
         self._refresh_keys = None if refresh is None else frozenset(refresh)
         self._open: dict[SymbolKey, datetime] = {}
         self._last_price: dict[SymbolKey, Decimal] = {}
+        #: (symbol, timeframe) -> open time of the last candle announced
+        self._announced: dict[tuple[SymbolKey, str], datetime] = {}
+        self._lock = asyncio.Lock()  # ticks and the close timer announce one at a time
+        self._market_ts: datetime | None = None  # latest exchange time seen on any symbol
+        self._market_seen_at = 0.0  # time.monotonic() when it was seen
         #: exchange time of each symbol's latest tick (UTC), for the status line's lag
         self.last_tick_at: dict[SymbolKey, datetime] = {}
         self.closed = 0
@@ -89,24 +105,72 @@ class CandleClock:
         tick = event.tick
         key = tick.key
         minute = interval_start(tick.ts, TIMEFRAMES["1m"])
-        current = self._open.get(key)
-        close = self._last_price.get(key)
-        self._last_price[key] = tick.price
-        self.last_tick_at[key] = tick.ts
-        if current is None or minute <= current:
-            self._open.setdefault(key, minute)
+        async with self._lock:
+            current = self._open.get(key)
+            close = self._last_price.get(key)
+            self._last_price[key] = tick.price
+            self.last_tick_at[key] = tick.ts
+            if self._market_ts is None or tick.ts > self._market_ts:
+                self._market_ts, self._market_seen_at = tick.ts, time.monotonic()
+            if current is None or minute <= current:
+                self._open.setdefault(key, minute)
+                return
+            self._open[key] = minute
+            await self._announce(key, current, minute, close)
+
+    def market_now(self) -> datetime | None:
+        """The market clock (UTC): the latest exchange time seen on any symbol plus the wall
+        time elapsed since; None before the first tick."""
+        if self._market_ts is None:
+            return None
+        return self._market_ts + timedelta(seconds=time.monotonic() - self._market_seen_at)
+
+    async def run_close_timer(
+        self,
+        stop: asyncio.Event,
+        *,
+        grace_s: float = 2.0,
+        every_s: float = 0.5,
+        now: Callable[[], datetime | None] | None = None,
+    ) -> None:
+        """Until ``stop`` is set, every ``every_s`` seconds close the candles whose end is
+        ``grace_s`` seconds behind ``now()`` (default :meth:`market_now`) and not yet
+        announced. For live runs; a replay closes candles on its ticks alone."""
+        now = now or self.market_now
+        while not stop.is_set():
+            at = now()
+            if at is not None:
+                await self.close_due(at - timedelta(seconds=grace_s))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), every_s)
+
+    async def close_due(self, at: datetime) -> None:
+        """Announce every candle of every symbol that ended at or before ``at`` (UTC)."""
+        minute = interval_start(at, TIMEFRAMES["1m"])
+        async with self._lock:
+            for key, current in list(self._open.items()):
+                if minute > current:
+                    await self._announce(key, current, minute, self._last_price.get(key))
+
+    async def _announce(
+        self, key: SymbolKey, current: datetime, minute: datetime, close: Decimal | None
+    ) -> None:
+        """Publish ``CandleClosed`` for each timeframe whose interval holding ``current``
+        ended by ``minute`` and was not announced yet; flush and refresh first."""
+        due = []
+        for tf, length in self._timeframes:
+            was, now = interval_start(current, length), interval_start(minute, length)
+            if now > was and self._announced.get((key, tf), _EPOCH) < was + length:
+                due.append((tf, was, length))
+        if not due:
             return
-        self._open[key] = minute
         if self._refresh_keys is None or key in self._refresh_keys:
             await self._flush(key)
             await asyncio.to_thread(self._refresh, key)
-        for tf, length in self._timeframes:
-            was, now = interval_start(current, length), interval_start(minute, length)
-            if now > was:
-                self.closed += 1
-                await self._bus.publish(
-                    CandleClosed(key=key, timeframe=tf, open_time=was, close=close)
-                )
+        for tf, was, length in due:
+            self._announced[(key, tf)] = was + length
+            self.closed += 1
+            await self._bus.publish(CandleClosed(key=key, timeframe=tf, open_time=was, close=close))
 
     def _refresh(self, key: SymbolKey) -> None:
         with self._store.connection(key) as con:

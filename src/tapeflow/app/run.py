@@ -6,7 +6,8 @@ Startup, in this order (nothing trades before reconciliation):
 2. per venue (exchange/market of the enabled symbols): the exchange (paper by default),
    **reconciliation** of local positions/orders with it, then the execution engine
    (restores positions, trailing stops, risk state);
-3. the strategy engine (features warmed up from stored history), the candle clock, the
+3. the strategy engine (features warmed up from stored history), the candle clock (closes
+   candles on ticks and, live, on the market clock for quiet symbols), the
    read-only query endpoint for notebooks;
 4. the tick source: Cryptofeed live feeds, or ``--replay`` of recorded files.
 
@@ -206,6 +207,7 @@ async def run_app(
     endpoint: QueryEndpoint | None = None
     strategy = None
     status_task: asyncio.Task | None = None
+    close_timer: asyncio.Task | None = None
     try:
         await bus.start()
         for exchange_name, market in sorted({(s.exchange, s.market) for s in cfg.enabled_symbols}):
@@ -242,6 +244,8 @@ async def run_app(
             counter = lambda: service.feed_stats.received  # noqa: E731
         clock = CandleClock(store, bus, flush, refresh=strategy.symbols)
         clock.subscribe()
+        if not replay_paths:  # live: quiet symbols' candles close on the market clock too
+            close_timer = asyncio.create_task(clock.run_close_timer(stop), name="close-timer")
         endpoint = QueryEndpoint(store).start()
         line = StatusLine(bus, venues, counter, clock, cfg.execution.paper_balance)
         if status is not None:
@@ -263,6 +267,8 @@ async def run_app(
         else:
             await service.run(stop)
             published["n"] = service.feed_stats.received
+            stop.set()
+            await close_timer  # returns once stop is set; nothing publishes after the drain
         summary.ticks_published = published["n"]
         await bus.stop(drain_timeout_s=120)
         summary.candles_closed = clock.closed
@@ -270,6 +276,10 @@ async def run_app(
         if status is not None:
             status(await line.render())
     finally:
+        if close_timer is not None and not close_timer.done():
+            close_timer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await close_timer
         if status_task is not None:
             status_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -22,7 +22,7 @@ order-block edges) are candle prices and stay exact as :class:`~decimal.Decimal`
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -118,3 +118,11 @@ def price_dtype(frame: pl.DataFrame) -> pl.DataType:
     """Polars dtype for exact price outputs: the input's Decimal dtype, else Decimal(38, 8)."""
     dtype = frame.schema["close"]
     return dtype if dtype.is_decimal() else DEFAULT_PRICE_DTYPE
+
+
+def records_frame(items: Sequence[object], schema: dict[str, pl.DataType]) -> pl.DataFrame:
+    """One row per item, each ``schema`` column taken from the item's attribute of the same
+    name (the result frames of swings, breaks, zones and order blocks)."""
+    names = list(schema)
+    rows = [tuple(getattr(item, n) for n in names) for item in items]
+    return pl.DataFrame(rows, schema=schema, orient="row")

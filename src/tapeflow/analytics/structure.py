@@ -44,6 +44,7 @@ from tapeflow.analytics.closed_candles import (
     closed_candles,
     iter_candles,
     price_dtype,
+    records_frame,
 )
 from tapeflow.analytics.price_ladder import PriceLadder
 
@@ -281,8 +282,7 @@ def swings(
     frame = closed_candles(candles, as_of)
     tracker = run_tracker(frame, StructureParams(swing_bars=swing_bars))
     schema = {"kind": pl.String, "price": price_dtype(frame), "at": _TS, "confirmed_at": _TS}
-    rows = [(s.kind, s.price, s.at, s.confirmed_at) for s in tracker.swings]
-    return pl.DataFrame(rows, schema=schema, orient="row")
+    return records_frame(tracker.swings, schema)
 
 
 def structure_breaks(
@@ -303,8 +303,7 @@ def structure_breaks(
         "swing_at": _TS,
         "broken_at": _TS,
     }
-    rows = [(b.direction, b.kind, b.level, b.swing_at, b.broken_at) for b in tracker.breaks]
-    return pl.DataFrame(rows, schema=schema, orient="row")
+    return records_frame(tracker.breaks, schema)
 
 
 def order_block_schema(price: pl.DataType = DEFAULT_PRICE_DTYPE) -> dict[str, pl.DataType]:
@@ -327,9 +326,7 @@ def order_blocks_frame(
     blocks: list[OrderBlock], price: pl.DataType = DEFAULT_PRICE_DTYPE
 ) -> pl.DataFrame:
     """Order blocks as a DataFrame with :func:`order_block_schema` columns."""
-    names = list(order_block_schema())
-    rows = [tuple(getattr(b, n) for n in names) for b in blocks]
-    return pl.DataFrame(rows, schema=order_block_schema(price), orient="row")
+    return records_frame(blocks, order_block_schema(price))
 
 
 def order_blocks(

@@ -60,6 +60,7 @@ from tapeflow.analytics.closed_candles import (
     closed_candles,
     iter_candles,
     price_dtype,
+    records_frame,
 )
 from tapeflow.analytics.indicators import atr_series
 from tapeflow.analytics.price_ladder import PriceLadder
@@ -337,9 +338,7 @@ def zone_schema(price: pl.DataType = DEFAULT_PRICE_DTYPE) -> dict[str, pl.DataTy
 
 def zones_frame(items: list[Zone], price: pl.DataType = DEFAULT_PRICE_DTYPE) -> pl.DataFrame:
     """Zones as a DataFrame with :func:`zone_schema` columns."""
-    names = list(zone_schema())
-    rows = [tuple(getattr(z, n) for n in names) for z in items]
-    return pl.DataFrame(rows, schema=zone_schema(price), orient="row")
+    return records_frame(items, zone_schema(price))
 
 
 def zones(

@@ -26,6 +26,7 @@ from tapeflow.store import (
     TickStore,
     UnknownSymbolError,
 )
+from tapeflow.store.migrations import applied_versions
 
 
 def _console(stderr: bool = False) -> Console:
@@ -379,12 +380,7 @@ def migrate_cmd(root: RootOption = Path("data")) -> None:
         for key in keys:
             try:
                 with store.connection(key) as con:
-                    versions = [
-                        v
-                        for (v,) in con.execute(
-                            "SELECT version FROM schema_version ORDER BY version"
-                        ).fetchall()
-                    ]
+                    versions = sorted(applied_versions(con))
             except (duckdb.IOException, SchemaError) as exc:
                 raise _fail(f"{key}: {exc}") from None
             _console().print(f"{key}: schema migrations {', '.join(map(str, versions))}")

@@ -83,15 +83,20 @@ def latest_version(migrations: tuple[Migration, ...] | None = None) -> int:
     return migrations[-1].version if migrations else 0
 
 
-def current_version(con: duckdb.DuckDBPyConnection) -> int:
-    """The schema version of the database ``con`` is using (0 if never migrated)."""
+def applied_versions(con: duckdb.DuckDBPyConnection) -> set[int]:
+    """The migration numbers recorded in the database ``con`` is using (empty if none)."""
     exists = con.execute(
         "SELECT count(*) FROM duckdb_tables() "
         "WHERE database_name = current_database() AND table_name = 'schema_version'"
     ).fetchall()[0][0]
     if not exists:
-        return 0
-    return con.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchall()[0][0]
+        return set()
+    return {v for (v,) in con.execute("SELECT version FROM schema_version").fetchall()}
+
+
+def current_version(con: duckdb.DuckDBPyConnection) -> int:
+    """The schema version of the database ``con`` is using (0 if never migrated)."""
+    return max(applied_versions(con), default=0)
 
 
 def migrate(
@@ -183,16 +188,8 @@ def check_readable(con: duckdb.DuckDBPyConnection) -> None:
         SchemaError: naming both versions and what to do.
     """
     want = latest_version()
-    have = current_version(con)
-    exists = con.execute(
-        "SELECT count(*) FROM duckdb_tables() "
-        "WHERE database_name = current_database() AND table_name = 'schema_version'"
-    ).fetchall()[0][0]
-    versions = (
-        {v for (v,) in con.execute("SELECT version FROM schema_version").fetchall()}
-        if exists
-        else set()
-    )
+    versions = applied_versions(con)
+    have = max(versions, default=0)
     if versions & RETIRED_VERSIONS:
         raise SchemaError(
             "database was written by an older tapeflow that kept analytics views in each "

@@ -12,6 +12,7 @@ from tapeflow.execution.client_ids import (
     BINANCE_CLIENT_ID,
     InvalidClientOrderIdError,
     client_order_id,
+    decision_id,
     parse_client_order_id,
 )
 from tapeflow.execution.errors import exchange_error_code, scrub
@@ -43,6 +44,18 @@ def test_client_order_ids_are_deterministic_and_binance_legal():
         client_order_id(a.signal_id, "hedge")
     with pytest.raises(InvalidClientOrderIdError, match="attempt"):
         client_order_id(a.signal_id, "exit", 1000)
+
+
+def test_imported_positions_get_stable_legal_exit_ids():
+    """A position imported by reconciliation has no signal id; its exits still get a
+    Binance-legal id, the same on every call (a restart resends the same id)."""
+    pid = "rc-binance-usdm-BTCUSDT-20240809T000500000000Z"
+    did = decision_id(pid)
+    assert did == decision_id(pid) == "a346a175f5acf317a04b"  # sha256(pid)[:20]
+    cid = client_order_id(did, "exit")
+    assert BINANCE_CLIENT_ID.fullmatch(cid) and parse_client_order_id(cid) == (did, "exit", 0)
+    assert decision_id("3f9ac1d2e4b5") == "3f9ac1d2e4b5"  # a signal id stays itself
+    assert decision_id("rc-binance-usdm-ETHUSDT-20240809T000500000000Z") != did
 
 
 def test_scrub_removes_signatures_keys_and_secrets():

@@ -68,7 +68,7 @@ class _Venue:
     exchange: Any
 
 
-async def _open_exchange(settings, state, *, offline: bool) -> Any:
+async def _open_exchange(settings, state, *, offline: bool, api_url: str | None = None) -> Any:
     from tapeflow.execution.factory import create_exchange
 
     if settings.mode == "paper" and offline:  # a replay: recorded markets, recorded rules
@@ -87,19 +87,27 @@ async def _open_exchange(settings, state, *, offline: bool) -> Any:
             )
             markets = load_market_snapshot(settings.exchange, settings.market)
             return await create_exchange(settings, state, markets=markets)
-    return await create_exchange(settings, state)
+    return await create_exchange(settings, state, api_base_url=api_url)
 
 
 class ReconciliationIncomplete(RuntimeError):
     """Startup reconciliation could not compare everything: trading is refused."""
 
 
-async def _reconcile(settings, state, exchange, bus: EventBus) -> str:
-    """Reconcile one venue before it trades; the report goes to the bus (e-mail)."""
+async def _reconcile(settings, state, exchange, bus: EventBus, symbols) -> str:
+    """Reconcile one venue before it trades (``symbols``: its configured symbols); the
+    report goes to the bus (e-mail). Returns the report's text.
+
+    Raises:
+        ReconciliationIncomplete: something could not be compared; nothing trades.
+    """
     from tapeflow.state.reconcile import reconcile
 
     report = await reconcile(
-        state, exchange, trailing_for=lambda key: settings.risk_for(key).trailing_pct()
+        state,
+        exchange,
+        symbols=symbols,
+        trailing_for=lambda key: settings.risk_for(key).trailing_pct,
     )
     await bus.publish(report.event())
     if not report.complete:
@@ -167,6 +175,8 @@ async def run_app(
     stop: asyncio.Event | None = None,
     status: Callable[[str], None] | None = None,
     ready: Callable[[], None] | None = None,
+    api_url: str | None = None,
+    reconciled: Callable[[str], None] | None = None,
 ) -> RunSummary:
     """Run the whole engine until ``stop`` is set (live) or the replay ends.
 
@@ -178,6 +188,9 @@ async def run_app(
         stop: set to shut down gracefully.
         status: receives the status line every ``config.app.status_interval_s``.
         ready: called once everything is started (before the first tick).
+        api_url: live mode: send the exchange's API calls to this scheme+host instead (a
+            testnet or a local test server).
+        reconciled: receives each venue's startup reconciliation report (plain text).
 
     Raises:
         tapeflow.sources.SourceError: a replay file is unusable (before anything trades).
@@ -214,10 +227,18 @@ async def run_app(
             settings = cfg.execution.model_copy(
                 update={"exchange": exchange_name, "market": market}
             )
-            exchange = await _open_exchange(settings, state, offline=bool(replay_paths))
-            text = await _reconcile(settings, state, exchange, bus)
-            if text:
-                summary.reconciliation.append(text)
+            exchange = await _open_exchange(
+                settings, state, offline=bool(replay_paths), api_url=api_url
+            )
+            venue_symbols = [
+                s.key
+                for s in cfg.enabled_symbols
+                if (s.exchange, s.market) == (exchange_name, market)
+            ]
+            text = await _reconcile(settings, state, exchange, bus, venue_symbols)
+            summary.reconciliation.append(text)
+            if reconciled is not None:
+                reconciled(text)
             refusals = RefusalLog(
                 Path(cfg.store.root) / "logs" / f"refusals-{exchange_name}-{market}.jsonl"
             )

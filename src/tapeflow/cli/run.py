@@ -55,6 +55,14 @@ def register(app: typer.Typer) -> None:
         root: Annotated[
             Path | None, typer.Option(help="Store root (overrides the config's store.root).")
         ] = None,
+        api_url: Annotated[
+            str | None,
+            typer.Option(
+                "--api-url",
+                help="Live mode: send the exchange's API calls to this scheme+host instead "
+                "(a testnet or a local test server).",
+            ),
+        ] = None,
     ) -> None:
         """Live ingest and trading in one process (paper by default).
 
@@ -64,7 +72,7 @@ def register(app: typer.Typer) -> None:
         Notebooks query the data meanwhile through `tapeflow.open(root)`.
         """
         from tapeflow.app.logs import configure_logging
-        from tapeflow.app.run import run_app
+        from tapeflow.app.run import ReconciliationIncomplete, run_app
 
         console = make_console()
         try:
@@ -94,12 +102,17 @@ def register(app: typer.Typer) -> None:
                 stop=stop,
                 status=lambda line: console.print(f"[dim]status[/dim] {line}"),
                 ready=lambda: console.print("ready", highlight=False),
+                api_url=api_url,
+                reconciled=lambda text: console.print(escape(text), highlight=False, end=""),
             )
 
         try:
             summary = asyncio.run(main())
         except SourceError as exc:
             console.print(f"[red]replay error:[/red] {exc}")
+            raise typer.Exit(2) from None
+        except ReconciliationIncomplete as exc:  # nothing traded; the report says why
+            console.print(f"[red]not trading:[/red] {escape(str(exc))}")
             raise typer.Exit(2) from None
         print_summary(console, cfg.store.root, summary)
 

@@ -12,6 +12,7 @@ satisfy both (at most 28 characters).
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 #: Order purpose -> the two-letter code in the id.
@@ -56,6 +57,16 @@ def client_order_id(signal_id: str, purpose: str, attempt: int = 0) -> str:
     cid = f"{PREFIX}-{signal_id}-{code}{attempt if attempt else ''}"
     assert BINANCE_CLIENT_ID.fullmatch(cid)
     return cid
+
+
+def decision_id(position_id: str) -> str:
+    """The decision id a position's client order ids are built from: the position id
+    itself when it is a signal id (8–20 lower-case hex), else the first 20 hex digits of
+    its SHA-256 — a position imported by reconciliation (``rc-binance-usdm-BTCUSDT-...``)
+    gets the same exit ids on every call, so a resend after a restart is recognised."""
+    if _SIGNAL_ID.fullmatch(position_id):
+        return position_id
+    return hashlib.sha256(position_id.encode()).hexdigest()[:20]
 
 
 def parse_client_order_id(cid: str) -> tuple[str, str, int] | None:

@@ -31,7 +31,7 @@ from decimal import Decimal
 
 from tapeflow.bus import EventBus, PositionClosed, PositionOpened
 from tapeflow.execution import crashpoints
-from tapeflow.execution.client_ids import client_order_id
+from tapeflow.execution.client_ids import client_order_id, decision_id
 from tapeflow.execution.errors import ExecutionError
 from tapeflow.execution.exchange import Exchange, OrderUpdate
 from tapeflow.execution.orders import OrderManager
@@ -227,7 +227,7 @@ class PositionLifecycle:
                     reason,
                 )
                 return None
-            cid = client_order_id(pid, "exit", len(exits))
+            cid = client_order_id(decision_id(pid), "exit", len(exits))
             pos = await self.book.transition(
                 pid, "closing", expect="open", exit_client_order_id=cid, close_reason=reason
             )

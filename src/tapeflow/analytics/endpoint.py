@@ -166,15 +166,7 @@ class QueryEndpoint:
             target=self._server.serve, name="query-endpoint", daemon=True
         )
         self._thread.start()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            json.dump(
-                {"host": self._host, "port": self.port, "pid": os.getpid(), "token": self._token},
-                fh,
-            )
-        os.replace(tmp, self.path)
+        publish_endpoint(self.path, self._host, self.port, self._token)
         log.info("query endpoint on %s:%d", self._host, self.port)
         return self
 
@@ -216,10 +208,27 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def publish_endpoint(path: Path, host: str, port: int, token: str) -> None:
+    """Write an endpoint file (``host``, ``port``, this process's id, ``token``) atomically
+    with mode 0600, so only the owner can read the token. Read it with
+    :func:`read_endpoint`; the query endpoint and the control endpoint both use these."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump({"host": host, "port": port, "pid": os.getpid(), "token": token}, fh)
+    os.replace(tmp, path)
+
+
 def find_endpoint(root: str | Path) -> EndpointInfo | None:
     """The endpoint of a live process holding ``root``, or None (no file, or its process is
     gone — a stale file left by a killed process is ignored)."""
-    path = Path(root) / ENDPOINT_FILE
+    return read_endpoint(Path(root) / ENDPOINT_FILE)
+
+
+def read_endpoint(path: Path) -> EndpointInfo | None:
+    """The endpoint described by the file at ``path`` (see :func:`publish_endpoint`), or
+    None when there is no readable file or its process is gone."""
     try:
         data = json.loads(path.read_text())
         info = EndpointInfo(

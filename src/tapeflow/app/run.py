@@ -57,6 +57,7 @@ class RunSummary:
     strategy: dict[str, dict] = field(default_factory=dict)
     venues: dict[str, dict[str, Any]] = field(default_factory=dict)
     reconciliation: list[str] = field(default_factory=list)
+    flatten: list[str] = field(default_factory=list)
     bus: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
 
@@ -68,7 +69,10 @@ class _Venue:
     exchange: Any
 
 
-async def _open_exchange(settings, state, *, offline: bool, api_url: str | None = None) -> Any:
+async def open_exchange(settings, state, *, offline: bool, api_url: str | None = None) -> Any:
+    """The venue of ``settings`` as ``tapeflow run`` opens it: paper with the venue's
+    public rules (the shipped snapshot when ``offline`` or unreachable), or live through
+    ccxt (``api_url``: another scheme+host for its API)."""
     from tapeflow.execution.factory import create_exchange
 
     if settings.mode == "paper" and offline:  # a replay: recorded markets, recorded rules
@@ -177,6 +181,7 @@ async def run_app(
     ready: Callable[[], None] | None = None,
     api_url: str | None = None,
     reconciled: Callable[[str], None] | None = None,
+    flatten_on_exit: bool = False,
 ) -> RunSummary:
     """Run the whole engine until ``stop`` is set (live) or the replay ends.
 
@@ -191,12 +196,17 @@ async def run_app(
         api_url: live mode: send the exchange's API calls to this scheme+host instead (a
             testnet or a local test server).
         reconciled: receives each venue's startup reconciliation report (plain text).
+        flatten_on_exit: at shutdown, cancel every open order and close every position
+            (also when ``execution.flatten.enabled``); see :mod:`tapeflow.execution.flatten`.
 
     Raises:
         tapeflow.sources.SourceError: a replay file is unusable (before anything trades).
         Exceptions of the ingest service if it fails for good.
     """
+    from tapeflow.app.control import ControlEndpoint
+    from tapeflow.execution.controls import OperatorControls
     from tapeflow.execution.engine import ExecutionEngine
+    from tapeflow.execution.flatten import flatten
     from tapeflow.execution.refusals import RefusalLog
     from tapeflow.notify import Notifier
     from tapeflow.notify import subscribe as subscribe_notifier
@@ -218,6 +228,7 @@ async def run_app(
         notifier.start()
     venues: list[_Venue] = []
     endpoint: QueryEndpoint | None = None
+    control: ControlEndpoint | None = None
     strategy = None
     status_task: asyncio.Task | None = None
     close_timer: asyncio.Task | None = None
@@ -227,7 +238,7 @@ async def run_app(
             settings = cfg.execution.model_copy(
                 update={"exchange": exchange_name, "market": market}
             )
-            exchange = await _open_exchange(
+            exchange = await open_exchange(
                 settings, state, offline=bool(replay_paths), api_url=api_url
             )
             venue_symbols = [
@@ -268,6 +279,10 @@ async def run_app(
         if not replay_paths:  # live: quiet symbols' candles close on the market clock too
             close_timer = asyncio.create_task(clock.run_close_timer(stop), name="close-timer")
         endpoint = QueryEndpoint(store).start()
+        controls = OperatorControls(
+            [v.engine for v in venues], [s.key for s in cfg.enabled_symbols]
+        )
+        control = await ControlEndpoint(controls, Path(cfg.store.root)).start()
         line = StatusLine(bus, venues, counter, clock, cfg.execution.paper_balance)
         if status is not None:
             status_task = asyncio.create_task(_status_loop(line, status, cfg.app.status_interval_s))
@@ -291,6 +306,10 @@ async def run_app(
             stop.set()
             await close_timer  # returns once stop is set; nothing publishes after the drain
         summary.ticks_published = published["n"]
+        if flatten_on_exit or cfg.execution.flatten.enabled:
+            for v in venues:
+                report = await flatten(v.engine, cfg.execution.flatten)
+                summary.flatten.append(report.text())
         await bus.stop(drain_timeout_s=120)
         summary.candles_closed = clock.closed
         summary.bus = bus.metrics()
@@ -316,6 +335,8 @@ async def run_app(
                 "equity": await _safe_equity(v.engine),
             }
             await v.engine.stop()
+        if control is not None:
+            await control.stop()
         if endpoint is not None:
             endpoint.stop()
         notifier.stop()

@@ -22,6 +22,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "run",
     "ingest",
     "reconcile",
+    "control",
     "analytics",
     "strategy",
 )

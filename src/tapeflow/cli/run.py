@@ -63,6 +63,14 @@ def register(app: typer.Typer) -> None:
                 "(a testnet or a local test server).",
             ),
         ] = None,
+        flatten_on_exit: Annotated[
+            bool,
+            typer.Option(
+                "--flatten-on-exit",
+                help="At shutdown cancel every open order and close every position "
+                "(5 s per attempt, 3 attempts; execution.flatten).",
+            ),
+        ] = False,
     ) -> None:
         """Live ingest and trading in one process (paper by default).
 
@@ -104,6 +112,7 @@ def register(app: typer.Typer) -> None:
                 ready=lambda: console.print("ready", highlight=False),
                 api_url=api_url,
                 reconciled=lambda text: console.print(escape(text), highlight=False, end=""),
+                flatten_on_exit=flatten_on_exit,
             )
 
         try:
@@ -172,6 +181,8 @@ def print_summary(console: Console, root: Path, summary) -> None:
                 *(f"{s[k]:,}" for k in ("handled", "failed", "timed_out", "dropped", "slow")),
             )
         console.print(bt)
+    for line in summary.flatten:
+        console.print(escape(line), highlight=False)
     console.print(
         f"candle closes announced: {summary.candles_closed:,}; "
         f"ticks through the pipeline: {summary.ticks_published:,}; "

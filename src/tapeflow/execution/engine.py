@@ -38,6 +38,7 @@ from tapeflow.execution.exchange import Exchange
 from tapeflow.execution.handlers import ChainServices, build_chain
 from tapeflow.execution.lifecycle import PositionLifecycle
 from tapeflow.execution.orders import OrderManager
+from tapeflow.execution.pauses import SymbolPauses
 from tapeflow.execution.positions import PositionBook
 from tapeflow.execution.refusals import RefusalLog
 from tapeflow.execution.risk import PortfolioRisk, RiskAssessment
@@ -88,11 +89,12 @@ class ExecutionEngine:
         self.orders = OrderManager(exchange, store, bus)
         self.stops = TrailingStopBook()
         self.risk = PortfolioRisk(settings, self.state, bus)
+        self.pauses = SymbolPauses(self.state)
         self.lifecycle = PositionLifecycle(
             exchange, self.book, self.orders, self.stops, bus=bus, clock=clock
         )
         self.chain = build_chain(
-            ChainServices(settings, exchange, self.book, self.lifecycle, self.risk),
+            ChainServices(settings, exchange, self.book, self.lifecycle, self.risk, self.pauses),
             refusals=refusals,
         )
         self._marks: dict[SymbolKey, Decimal] = {}
@@ -228,6 +230,14 @@ class ExecutionEngine:
                 if order is not None:
                     out.append(order)
         return out
+
+    def mark(self, key: SymbolKey) -> Decimal | None:
+        """The last trade price seen for ``key`` (this run's ticks, else the paper
+        exchange's last price kept across restarts), or None when unknown."""
+        if key in self._marks:
+            return self._marks[key]
+        last_price = getattr(self.exchange, "last_price", None)
+        return last_price(key) if callable(last_price) else None
 
     async def equity(self) -> Decimal:
         """Account equity in the quote asset: balance plus unrealized P&L (paper: exact,

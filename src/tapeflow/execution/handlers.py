@@ -4,7 +4,8 @@
 name                   continues when / does
 =====================  ===================================================================
 ``risk``               the portfolio risk manager allows new entries (no circuit breaker
-                       halt, drawdown below critical, every component healthy)
+                       halt, drawdown below critical, every component healthy) and the
+                       operator has not paused the symbol
 ``existing_position``  the signal was not executed before and no position in the same
                        symbol and direction is active (no duplicates)
 ``reversal``           an opposite position in the symbol, if any, was closed first
@@ -26,6 +27,7 @@ from tapeflow.execution.chain import CONTINUE, ExecutionChain, SignalContext, Ve
 from tapeflow.execution.errors import ExecutionError
 from tapeflow.execution.exchange import Exchange
 from tapeflow.execution.lifecycle import PositionLifecycle
+from tapeflow.execution.pauses import SymbolPauses
 from tapeflow.execution.positions import PositionBook
 from tapeflow.execution.refusals import RefusalLog
 from tapeflow.execution.risk import PortfolioRisk
@@ -34,15 +36,18 @@ from tapeflow.execution.sizing import position_size
 
 
 class RiskGate:
-    """Refuses while the portfolio risk manager blocks new entries."""
+    """Refuses while the portfolio risk manager blocks new entries, or while the operator
+    has paused the signal's symbol."""
 
     name = "risk"
 
-    def __init__(self, risk: PortfolioRisk) -> None:
+    def __init__(self, risk: PortfolioRisk, pauses: SymbolPauses | None = None) -> None:
         self.risk = risk
+        self.pauses = pauses
 
     async def __call__(self, ctx: SignalContext) -> Verdict:
-        reason = self.risk.entry_block(ctx.now)
+        paused = self.pauses.reason(ctx.key) if self.pauses is not None else None
+        reason = paused or self.risk.entry_block(ctx.now)
         return refuse(reason) if reason else CONTINUE
 
 
@@ -219,11 +224,12 @@ class ChainServices:
     book: PositionBook
     lifecycle: PositionLifecycle
     risk: PortfolioRisk
+    pauses: SymbolPauses | None = None
 
 
 #: name -> factory(services) for every handler.
 HANDLERS: dict[str, Callable[[ChainServices], object]] = {
-    "risk": lambda s: RiskGate(s.risk),
+    "risk": lambda s: RiskGate(s.risk, s.pauses),
     "existing_position": lambda s: ExistingPosition(s.book),
     "reversal": lambda s: Reversal(s.book, s.lifecycle),
     "position_limit": lambda s: PositionLimit(s.book, s.settings.max_concurrent),

@@ -381,6 +381,24 @@ class PaperExchange:
             self._save()
         return updates
 
+    def fill_market_at_last(self, key: SymbolKey) -> list[OrderUpdate]:
+        """Fill ``key``'s open market orders now at the last trade price (with the usual
+        slippage), without waiting for another trade: flattening at shutdown, when no
+        further trade will arrive. Returns their updates (none without a last price)."""
+        price = self._last.get(key)
+        book = self._active.get(key)
+        if price is None or not book:
+            return []
+        updates = [
+            upd
+            for order in list(book.values())
+            if order.order_type == "market"
+            and (upd := self._evaluate(order, price, utcnow())) is not None
+        ]
+        if updates:
+            self._save()
+        return updates
+
     def _evaluate(self, order: _Order, price: Decimal, ts: datetime) -> OrderUpdate | None:
         buy = order.side == "buy"
         kind = order.order_type

@@ -127,6 +127,25 @@ class BreakerSettings(_Section):
     cooldown_s: float = Field(30.0, gt=0)
 
 
+class FlattenSettings(_Section):
+    """Flatten on exit (seed 000, appendix "liquidation"): when ``enabled`` (or
+    ``tapeflow run --flatten-on-exit``), shutdown cancels every open order and closes every
+    position before the process ends.
+
+    Attributes:
+        enabled: flatten at every shutdown.
+        close_positions, cancel_orders: what flattening does (both by default).
+        timeout_s: how long one attempt waits for the exits to fill, seconds (5).
+        max_retries: attempts in all before giving up and reporting what is left (3).
+    """
+
+    enabled: bool = False
+    close_positions: bool = True
+    cancel_orders: bool = True
+    timeout_s: float = Field(5.0, gt=0)
+    max_retries: int = Field(3, ge=1, le=20)
+
+
 class ExecutionSettings(_Section):
     """How signals become orders.
 
@@ -152,6 +171,7 @@ class ExecutionSettings(_Section):
             ``"exchange/market/SYMBOL"``.
         stop_persist_interval_s: how often trailing-stop state is written to the store.
         risk_check_interval_s: how often equity is re-measured for the drawdown levels.
+        flatten: flatten on exit (:class:`FlattenSettings`).
     """
 
     mode: Literal["paper", "live"] = "paper"
@@ -175,6 +195,7 @@ class ExecutionSettings(_Section):
     symbol_risk: dict[str, RiskSettings] = Field(default_factory=dict)
     stop_persist_interval_s: float = Field(1.0, ge=0)
     risk_check_interval_s: float = Field(1.0, ge=0)
+    flatten: FlattenSettings = FlattenSettings()
 
     @model_validator(mode="after")
     def _check(self) -> Self:

@@ -215,6 +215,12 @@ def _(event: CircuitBreakerTripped) -> Notification:
             ("reason", event.reason),
             ("at", _time(event.at)),
             ("effect", "new entries are blocked until the breaker is reset"),
+            (
+                "reset",
+                "portfolio: `tapeflow risk reset` (a running process or the stored state), "
+                "or wait for the next UTC day; exchange: it half-opens by itself after its "
+                "cooldown",
+            ),
         ]
     )
     return Notification(

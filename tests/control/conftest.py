@@ -1,0 +1,48 @@
+"""Fixtures for the operator-control tests: the local Binance server on its own thread
+(shared with the reconciliation tests), priced at the replayed recordings' first trades,
+and the stored books of two open longs the exchange also holds."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from tests.execution.support import real_ticks
+from tests.reconcile.conftest import threaded_venue  # noqa: F401  (fixture)
+from tests.reconcile.records import position
+from tests.reconcile.run_process import local
+
+BTC, ETH = "binance/usdm/BTCUSDT", "binance/usdm/ETHUSDT"
+#: The stored longs: (position id, symbol, quantity); entries 2 % below the first trade,
+#: trailing 5 % (the replay does not reach the stops).
+LONGS = (("b1b1b1b1", BTC, "0.010"), ("e3e3e3e3", ETH, "0.100"))
+
+
+@pytest.fixture(scope="session")
+def first_prices() -> dict[str, Decimal]:
+    """The first trade price of each replayed recording."""
+    return {s: real_ticks("usdm", s, "20240718")[0].price for s in ("BTCUSDT", "ETHUSDT")}
+
+
+@pytest.fixture
+def venue(threaded_venue, first_prices):  # noqa: F811
+    """The local exchange, market orders filling at the replay's first prices."""
+    for symbol, price in first_prices.items():
+        threaded_venue.state.set_price("usdm", symbol, price)
+    return threaded_venue
+
+
+@pytest.fixture
+def books(tmp_path: Path, venue, first_prices) -> dict[str, Decimal]:
+    """Two open longs, held both locally and on the exchange; returns their entries."""
+    entries = {}
+    for pid, symbol, qty in LONGS:
+        name = symbol.rsplit("/", 1)[1]
+        entry = (first_prices[name] * Decimal("0.98")).quantize(Decimal("0.01"))
+        entries[symbol] = entry
+        venue.state.positions[name] = (Decimal(qty), entry)
+        local(tmp_path, position(pid, symbol, quantity=qty, entry=str(entry),
+                                 trailing_distance_pct=Decimal(5)))  # fmt: skip
+    return entries

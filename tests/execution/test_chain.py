@@ -49,7 +49,11 @@ async def test_accepted_signal_places_fills_and_arms_the_stop(store, tmp_path):
     fill_price = BTC_TICKS[100].price * (1 + Decimal(1) / 10_000)
     assert pos.status == "open" and pos.entry_price == fill_price
     stop = rig.engine.stops.get(sig.signal_id)
-    assert stop.stop_price == fill_price * Decimal("0.995")  # regular asset class: 0.5 %
+    # the 0.5 % trail (regular asset class) is looser than the signal's stop: the signal's
+    # stop is the protective level until the trail passes it
+    assert fill_price * Decimal("0.995") < sig.stop_loss
+    assert stop.trailing_level() == fill_price * Decimal("0.995")
+    assert stop.stop_price == sig.stop_loss == stop.initial_stop
     events = await drain(rig)
     kinds = [type(e) for e in events if isinstance(e, OrderPlaced | OrderFilled | PositionOpened)]
     assert kinds == [OrderPlaced, OrderFilled, PositionOpened]

@@ -163,3 +163,119 @@ def test_invalid_distances_are_refused():
             book.add("x", BTC, "long", Decimal(1), bad)
     with pytest.raises(ValueError, match="direction"):
         book.add("x", BTC, "up", Decimal(1), Decimal(1))
+
+
+@pytest.mark.parametrize(
+    ("direction", "initial", "above", "at"),
+    [("long", "59880", "59880.1", "59880.0"), ("short", "60120", "60119.9", "60120.0")],
+)
+def test_initial_stop_fires_at_its_level_not_one_tick_before(direction, initial, above, at):
+    book = TrailingStopBook()
+    stop = book.add(
+        "p", BTC, direction, Decimal(60000), Decimal("0.5"), initial_stop=Decimal(initial)
+    )
+    assert stop.stop_price == Decimal(initial)  # the 0.5 % trail (59,700 / 60,300) is looser
+    assert book.protective_stop("p") == Decimal(initial)
+    assert not book.on_tick(BTC, Decimal(above))  # one 0.1 tick on the safe side
+    [trig] = book.on_tick(BTC, Decimal(at))
+    assert (trig.kind, trig.stop_price, trig.trade_price) == ("stop", Decimal(initial), Decimal(at))
+    assert trig.reason == f"stop {initial} hit by trade at {at}"
+
+
+@pytest.mark.parametrize(
+    ("direction", "target", "before", "at"),
+    [("long", "60150", "60149.9", "60150.0"), ("short", "59850", "59850.1", "59850.0")],
+)
+def test_target_fires_at_its_level_not_one_tick_before(direction, target, before, at):
+    book = TrailingStopBook()
+    stop = "59880" if direction == "long" else "60120"
+    book.add(
+        "p",
+        BTC,
+        direction,
+        Decimal(60000),
+        Decimal("0.5"),
+        initial_stop=Decimal(stop),
+        target=Decimal(target),
+    )
+    assert not book.on_tick(BTC, Decimal(before))  # a new extreme, one tick short of it
+    [trig] = book.on_tick(BTC, Decimal(at))
+    assert (trig.kind, trig.stop_price, trig.trade_price) == (
+        "target",
+        Decimal(target),
+        Decimal(at),
+    )
+    assert trig.reason == f"target {target} reached by trade at {at}"
+
+
+@pytest.mark.parametrize("direction", ["long", "short"])
+def test_trailing_level_is_never_looser_than_the_initial_stop(direction):
+    """On real BTCUSDT prints, a 0.2 % trail starts looser than a 100-point initial stop
+    and later passes it: the level is max(initial, trail) (long) / min (short) at every
+    trade, and the exit it fires is named ``trailing`` once the trail is the level."""
+    ticks = real_ticks("usdm", "BTCUSDT", "20240808")
+    entry = ticks[0].price
+    sign = 1 if direction == "long" else -1
+    initial = entry - sign * 100
+    factor = stop_factor(direction, Decimal("0.2"))
+    assert (entry * factor < initial) if direction == "long" else (entry * factor > initial)
+    book = TrailingStopBook()
+    stop = book.add("p", BTC, direction, entry, Decimal("0.2"), initial_stop=initial)
+    best = entry
+    trail_passed = False
+    for t in ticks[1:]:
+        fired = book.on_tick(BTC, t.price)
+        best = max(best, t.price) if direction == "long" else min(best, t.price)
+        trail = best * factor
+        want = max(initial, trail) if direction == "long" else min(initial, trail)
+        assert stop.stop_price == want
+        assert (stop.stop_price >= initial) if direction == "long" else (stop.stop_price <= initial)
+        trail_passed |= want != initial
+        if fired:
+            [trig] = fired
+            assert trig.kind == ("trailing" if want != initial else "stop")
+            assert trig.stop_price == want
+            break
+    else:
+        raise AssertionError("the stop fires inside the capture")
+    assert trail_passed
+
+
+def test_snapshot_keeps_initial_stop_and_target_and_fills_them_in_for_old_ones():
+    book = TrailingStopBook()
+    book.add(
+        "a",
+        BTC,
+        "long",
+        Decimal(60000),
+        Decimal("0.5"),
+        initial_stop=Decimal(59880),
+        target=Decimal(60180),
+    )
+    book.on_tick(BTC, Decimal(60100))
+    snap = book.snapshot()
+    again = TrailingStopBook()
+    again.restore(snap)
+    assert again.get("a").to_dict() == book.get("a").to_dict()
+    plain = TrailingStopBook()  # the same stop as written before initial stops were kept
+    plain.add("a", BTC, "long", Decimal(60000), Decimal("0.5"))
+    plain.on_tick(BTC, Decimal(60100))
+    old = {
+        k: v for k, v in plain.snapshot()["stops"][0].items() if k not in ("initial_stop", "target")
+    }
+    older = TrailingStopBook()
+    older.restore({"stops": [old]})
+    assert older.get("a").stop_price == Decimal("59799.500")  # the trail alone, looser
+    assert older.ensure_exits("a", initial_stop=Decimal(59880), target=Decimal(60180))
+    assert older.get("a").to_dict() == book.get("a").to_dict()
+    assert not older.ensure_exits("a", initial_stop=Decimal(1), target=Decimal(2))  # kept
+
+
+def test_targets_must_lie_beyond_the_stop():
+    book = TrailingStopBook()
+    with pytest.raises(ValueError, match="not beyond its stop"):
+        book.add(
+            "x", BTC, "long", Decimal(100), Decimal(1), initial_stop=Decimal(99), target=Decimal(98)
+        )
+    with pytest.raises(ValueError, match="initial stop must be positive"):
+        book.add("x", BTC, "short", Decimal(100), Decimal(1), initial_stop=Decimal(0))

@@ -132,6 +132,30 @@ def test_schema_guard(tmp_path: Path) -> None:
         EmbeddedStore(drifted)
 
 
+def test_version_1_file_gains_the_target_column(tmp_path: Path) -> None:
+    """A file written by schema version 1 (no ``positions.target_price``) is migrated on
+    the first read-write open; its positions read back unchanged, without a target."""
+    db = tmp_path / "v1.sqlite3"
+    store = EmbeddedStore(db)
+    store.put_position(
+        Position(position_id="p1", symbol="s", direction="long", stop_price=Decimal("59880"))
+    )
+    store.close()
+    with sqlite3.connect(db) as con:  # make it exactly what version 1 wrote
+        con.execute("ALTER TABLE positions DROP COLUMN target_price")
+        con.execute("PRAGMA user_version = 1")
+    store = EmbeddedStore(db)
+    try:
+        old = store.get_position("p1")
+        assert old.stop_price == Decimal("59880") and old.target_price is None
+        store.put_position(old.model_copy(update={"target_price": Decimal("60180.0")}))
+        assert store.get_position("p1").target_price == Decimal("60180.0")
+    finally:
+        store.close()
+    with sqlite3.connect(db) as con:
+        assert con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+
+
 def test_file_is_wal_and_strict(tmp_path: Path) -> None:
     db = tmp_path / "deep" / "dir" / "state.sqlite3"
     EmbeddedStore(db).close()

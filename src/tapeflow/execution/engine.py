@@ -7,10 +7,11 @@
     await engine.stop()
 
 Per tick (:meth:`ExecutionEngine.on_tick`): the paper exchange fills that symbol's orders,
-the symbol's trailing stops ratchet and fire (a fired stop closes its position with a
-market order), and — at most every ``risk_check_interval_s`` — equity is measured for the
-drawdown levels, hold times are checked, and stop state is persisted every
-``stop_persist_interval_s``.
+the symbol's protective exits are enforced (:meth:`ExecutionEngine.enforce_exits`: trailing
+stops ratchet from the initial stop, and a stop or target the trade reached closes its
+position with a market order — on the paper exchange filled at that trade), and — at most
+every ``risk_check_interval_s`` — equity is measured for the drawdown levels, hold times
+are checked, and stop state is persisted every ``stop_persist_interval_s``.
 """
 
 from __future__ import annotations
@@ -99,6 +100,7 @@ class ExecutionEngine:
         )
         self._marks: dict[SymbolKey, Decimal] = {}
         self._on_tick_fill = getattr(exchange, "on_tick", None)
+        self._fill_at_print = getattr(exchange, "fill_at_print", None)
         self._last_risk_check = float("-inf")
         self._last_stop_save = time.monotonic()
         self._saving = False
@@ -180,19 +182,12 @@ class ExecutionEngine:
     # -- ticks ---------------------------------------------------------------------------
 
     async def on_tick(self, tick: TradeTick) -> None:
-        """Fill (paper), trail and trigger stops, and run the periodic risk checks."""
+        """Fill (paper), enforce the protective exits, and run the periodic risk checks."""
         self._marks[tick.key] = tick.price
         if self._on_tick_fill is not None:
             for update in self._on_tick_fill(tick):
                 await self.lifecycle.on_update(update)
-        triggers = self.stops.on_tick(tick.key, tick.price)
-        for trig in triggers:
-            order = await self.lifecycle.close(
-                trig.position_id,
-                f"trailing stop {trig.stop_price} hit by trade at {trig.trade_price}",
-            )
-            if order is None or order.status == "rejected":
-                self.stops.rearm(trig.position_id)
+        await self.enforce_exits(tick)
         now_m = time.monotonic()
         if now_m - self._last_risk_check >= self.settings.risk_check_interval_s:
             self._last_risk_check = now_m
@@ -203,6 +198,34 @@ class ExecutionEngine:
         persist_s = self.settings.stop_persist_interval_s
         if self.stops.dirty and not self._saving and now_m - self._last_stop_save >= persist_s:
             await self._save_stops_async()
+
+    async def enforce_exits(self, tick: TradeTick) -> list[Order]:
+        """Enforce the protective exits of ``tick``'s symbol: the one place the engine does.
+
+        The stop book (:attr:`stops`) ratchets each trailing stop (never looser than the
+        position's initial stop) and reports the stops and targets this trade reached;
+        each such position is closed with a market exit whose close reason names the exit
+        (``stop ...``, ``trailing stop ...``, ``target ...``). On the paper exchange the
+        exit fills at this trade's price plus slippage (``fill_at_print``); elsewhere it
+        fills as the venue fills it. An exit that could not be placed re-arms the stop, so
+        the next trade tries again. An exchange-side resting stop reads its level from
+        ``stops.protective_stop(position_id)``.
+
+        Returns:
+            The exit orders sent (usually none).
+        """
+        exits: list[Order] = []
+        for trig in self.stops.on_tick(tick.key, tick.price):
+            order = await self.lifecycle.close(trig.position_id, trig.reason)
+            if order is None or order.status == "rejected":
+                self.stops.rearm(trig.position_id)
+                continue
+            if self._fill_at_print is not None and order.status == "open":
+                update = self._fill_at_print(order.client_order_id, tick)
+                if update is not None:
+                    order = await self.lifecycle.on_update(update)
+            exits.append(order)
+        return exits
 
     async def check_risk(self, now: datetime | None = None) -> RiskAssessment:
         """Measure equity, apply the drawdown levels (tighten stops at critical, close all

@@ -13,7 +13,8 @@ name                   continues when / does
 ``sizing``             a size above the market's minimums results (sets ``ctx.size``)
 ``exposure``           total and per-symbol entry notional stay within their caps
 ``placement``          the entry order was accepted (or its outcome is being resolved)
-``monitoring``         the position gets its trailing stop (armed at the entry fill)
+``monitoring``         the position gets its exits: initial stop, trailing stop and
+                       take-profit target (armed at the entry fill)
 =====================  ===================================================================
 """
 
@@ -33,6 +34,7 @@ from tapeflow.execution.refusals import RefusalLog
 from tapeflow.execution.risk import PortfolioRisk
 from tapeflow.execution.settings import ExecutionSettings
 from tapeflow.execution.sizing import position_size
+from tapeflow.execution.targets import take_profit_price
 
 
 class RiskGate:
@@ -177,7 +179,9 @@ class Exposure:
 
 
 class Placement:
-    """Creates the pending position and sends its market entry order."""
+    """Creates the pending position (initial stop = the signal's stop, take-profit target
+    from :func:`~tapeflow.execution.targets.take_profit_price`) and sends its market entry
+    order."""
 
     name = "placement"
 
@@ -192,6 +196,7 @@ class Placement:
             ctx.size.quantity,
             trailing_distance_pct=ctx.risk.trailing_pct,
             leverage=ctx.risk.leverage,
+            target_price=take_profit_price(ctx.signal, ctx.risk),
         )
         ctx.position, ctx.entry_order = position, order
         if order.status == "rejected":
@@ -202,7 +207,8 @@ class Placement:
 
 
 class Monitoring:
-    """Starts the position's trailing stop (now, or when the entry fills)."""
+    """Arms the position's exits — initial stop, trailing stop, target — now, or when the
+    entry fills."""
 
     name = "monitoring"
 

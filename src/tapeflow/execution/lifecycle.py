@@ -1,4 +1,4 @@
-"""A position's life: entry order → open (trailing stop armed) → exit order → closed.
+"""A position's life: entry order → open (exits armed) → exit order → closed.
 
 :class:`PositionLifecycle` turns decisions into orders and order updates into position
 state, through the :class:`~tapeflow.execution.positions.PositionBook` (write-through to
@@ -6,7 +6,9 @@ the store) and the :class:`~tapeflow.execution.orders.OrderManager` (idempotent 
 
 * ``open`` — a ``pending`` position and its market entry order
   (``tf-<signal id>-en``); the entry's fill opens the position at the fill price and, if
-  the position is monitored, starts its trailing stop.
+  the position is monitored, arms its exits in the stop book: the initial stop (the
+  signal's stop, ``Position.stop_price``), the trailing stop that ratchets from it, and the
+  take-profit target (``Position.target_price``).
 * ``close`` — a market exit (``tf-<signal id>-ex``, reduce-only), the position goes
   ``closing``; the exit's fill closes it with realized P&L. A rejected exit puts the
   position back to ``open`` and re-arms its stop; the next attempt gets a new id
@@ -113,8 +115,11 @@ class PositionLifecycle:
         *,
         trailing_distance_pct: Decimal,
         leverage: Decimal = Decimal(1),
+        target_price: Decimal | None = None,
     ) -> tuple[Position, Order]:
-        """Create the pending position of ``signal`` and send its market entry.
+        """Create the pending position of ``signal`` and send its market entry. The
+        position keeps the signal's stop as its initial stop and ``target_price`` (quote,
+        None = no target) as its take-profit.
 
         Returns:
             ``(position, entry order)`` after the send (the position may already be open if
@@ -142,6 +147,7 @@ class PositionLifecycle:
                 entry_price=signal.entry_price,
                 stop_price=signal.stop_loss,
                 trailing_distance_pct=trailing_distance_pct,
+                target_price=target_price,
                 entry_client_order_id=cid,
             )
             order = Order(
@@ -169,7 +175,8 @@ class PositionLifecycle:
             log.warning("position %s was already recorded", position.position_id)
 
     def monitor(self, position: Position) -> None:
-        """Give ``position`` a trailing stop: now if it is open, else when its entry fills."""
+        """Arm ``position``'s exits (stop, trailing stop, target): now if it is open, else
+        when its entry fills."""
         self._monitored.add(position.position_id)
         current = self.book.get(position.position_id)
         if current is not None and current.status == "open":
@@ -185,15 +192,19 @@ class PositionLifecycle:
             pos.direction,
             pos.entry_price,
             pos.trailing_distance_pct,
+            initial_stop=pos.stop_price,
+            target=pos.target_price,
         )
         log.info(
-            "trailing stop armed: %s %s %s entry %s stop %s (%s%%)",
+            "exits armed: %s %s %s entry %s stop %s (initial %s, trailing %s%%) target %s",
             pos.position_id,
             pos.symbol,
             pos.direction,
             pos.entry_price,
             stop.stop_price,
+            pos.stop_price,
             pos.trailing_distance_pct,
+            pos.target_price,
         )
 
     # -- exits ---------------------------------------------------------------------------
@@ -473,8 +484,10 @@ class PositionLifecycle:
 
     async def restore(self, trailing_for: Callable[[SymbolKey], Decimal] | None = None) -> int:
         """After a restart: rebuild lost pending positions (:meth:`rebuild_pending`), re-arm
-        stops of open positions, and settle their orders whose outcome is unknown or still
-        open (:meth:`settle`). Returns how many orders were looked up successfully.
+        the exits of open positions (a stop restored from the snapshot keeps its extreme and
+        level and gains the position's initial stop and target if it lacks them), and
+        settle their orders whose outcome is unknown or still open (:meth:`settle`).
+        Returns how many orders were looked up successfully.
 
         Args:
             trailing_for: trailing distance (percent) for a rebuilt position's symbol.
@@ -487,6 +500,7 @@ class PositionLifecycle:
                 self._monitored.add(pid)
             if pos.status == "open":
                 self._arm(pos)
+                self.stops.ensure_exits(pid, initial_stop=pos.stop_price, target=pos.target_price)
                 self.stops.rearm(pid)
             orders += await self.book.orders_of(pid)
         return sum(1 for s in await self.settle(orders) if s.error is None)

@@ -13,6 +13,10 @@ Fill model:
 * A **stop** (``stop_market``/``stop_limit``) triggers on the first trade at or through its
   stop price (sell stops: price ≤ stop; buy stops: price ≥ stop) and then behaves as a
   market order (filling on the *next* trade) or as a limit order.
+* A **protective exit** (the engine's market exit for a stop or a target that a trade
+  reached, :meth:`PaperExchange.fill_at_print`) fills at *that* trade's price, moved
+  against it by ``slippage_bps`` — as a stop order resting on the venue would trigger on
+  it. A gap through the stop is filled at the trade's price, not at the stop level.
 * Every fill pays ``fee_bps`` of its notional, in the quote asset.
 
 Accounts:
@@ -398,6 +402,34 @@ class PaperExchange:
         if updates:
             self._save()
         return updates
+
+    def fill_at_print(self, client_order_id: str, tick: TradeTick) -> OrderUpdate | None:
+        """Fill a protective exit at the trade that reached its level.
+
+        The engine calls this right after placing the market exit of a stop or target that
+        ``tick`` reached (see the module docstring): the order fills completely at
+        ``tick.price`` moved against it by the slippage (a sell at ``price × (1 − s)``, a
+        buy at ``price × (1 + s)``), paying the fee.
+
+        Returns:
+            The order's update (``filled``, or ``rejected`` if the account cannot take
+            it), or None when ``client_order_id`` is not an open market order of
+            ``tick``'s symbol (then nothing changes; it fills on a later trade).
+        """
+        order = self._orders.get(client_order_id)
+        if (
+            order is None
+            or order.key != tick.key
+            or order.order_type != "market"
+            or order.status != "open"
+        ):
+            return None
+        buy = order.side == "buy"
+        price = tick.price
+        fill = price * (ONE + self.slip_rate) if buy else price * (ONE - self.slip_rate)
+        update = self._fill(order, fill, tick.ts)
+        self._save()
+        return update
 
     def _evaluate(self, order: _Order, price: Decimal, ts: datetime) -> OrderUpdate | None:
         buy = order.side == "buy"

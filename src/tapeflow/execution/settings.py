@@ -22,6 +22,13 @@ AssetClass = Literal["regular", "meme"]
 #: Default trailing-stop distance (percent of price) by asset class.
 DEFAULT_TRAILING_PCT: dict[str, Decimal] = {"regular": Decimal("0.5"), "meme": Decimal("17.5")}
 
+#: Where a position's take-profit target comes from (see :mod:`tapeflow.execution.targets`).
+TakeProfit = Literal["signal_or_risk_reward", "signal", "risk_reward", "off"]
+
+#: Default risk:reward of the take-profit target: seed 001 §6.1 ``config_1`` (the active
+#: configuration there, "Ultra-Short Scalping"); its ``config_2`` uses 2.0.
+DEFAULT_RISK_REWARD = Decimal("1.5")
+
 HandlerName = Literal[
     "risk",
     "existing_position",
@@ -63,6 +70,12 @@ class RiskSettings(_Section):
             the asset class default (:data:`DEFAULT_TRAILING_PCT`: 0.5 regular, 17.5 meme).
         asset_class: ``regular`` or ``meme`` (meme coins get wider stops).
         max_hold_minutes: close a position held longer than this; ``None`` = no limit.
+        take_profit: where the take-profit target comes from: ``signal_or_risk_reward``
+            (default: the signal's target when it has one, else ``risk_reward``),
+            ``signal`` (only the signal's target), ``risk_reward`` (always
+            entry ± ``risk_reward`` × |entry − stop|) or ``off`` (no target).
+        risk_reward: reward:risk multiple of the target, 0 < x ≤ 100 (seed 001 §6.1–6.2:
+            1.5 for Config 1, 2.0 for Config 2).
     """
 
     leverage: Decimal = Field(Decimal(1), ge=1, le=125)
@@ -71,6 +84,8 @@ class RiskSettings(_Section):
     trailing_distance_pct: Decimal | None = Field(None, gt=0, lt=100)
     asset_class: AssetClass = "regular"
     max_hold_minutes: int | None = Field(None, gt=0)
+    take_profit: TakeProfit = "signal_or_risk_reward"
+    risk_reward: Decimal = Field(DEFAULT_RISK_REWARD, gt=0, le=100)
 
     @property
     def trailing_pct(self) -> Decimal:

@@ -43,7 +43,12 @@ from tapeflow.state.models import (
     utcnow,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+
+#: Steps from an older schema version to the next (version -> its statements).
+_MIGRATIONS: dict[int, tuple[str, ...]] = {
+    1: ("ALTER TABLE positions ADD COLUMN target_price TEXT",),
+}
 
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS positions (
@@ -55,6 +60,7 @@ CREATE TABLE IF NOT EXISTS positions (
     entry_price           TEXT,
     stop_price            TEXT,
     trailing_distance_pct TEXT,
+    target_price          TEXT,
     entry_client_order_id TEXT,
     exit_client_order_id  TEXT,
     exit_price            TEXT,
@@ -138,6 +144,10 @@ class EmbeddedStore:
         if version < SCHEMA_VERSION:  # only then take the write lock (readers never wait)
             with self._write():
                 version = con.execute("PRAGMA user_version").fetchone()[0]
+                if 0 < version < SCHEMA_VERSION:
+                    for step in range(version, SCHEMA_VERSION):
+                        for statement in _MIGRATIONS[step]:
+                            con.execute(statement)
                 if version < SCHEMA_VERSION:
                     for statement in _SCHEMA.split(";"):
                         if statement.strip():

@@ -115,6 +115,7 @@ class Position(BaseModel):
     entry_price: Amount | None = Field(default=None, gt=0)
     stop_price: Amount | None = Field(default=None, gt=0)
     trailing_distance_pct: Amount | None = Field(default=None, ge=0)
+    target_price: Amount | None = Field(default=None, gt=0)
     entry_client_order_id: str | None = None
     exit_client_order_id: str | None = None
     exit_price: Amount | None = Field(default=None, gt=0)

@@ -62,6 +62,30 @@ async def test_market_order_fills_at_the_next_ticks_price_with_fee_and_slippage(
     assert ex.realized_pnl == pnl and ex.fees_paid == fee + exit_fee
 
 
+async def test_protective_exit_fills_at_the_print_that_reached_its_level():
+    ticks = real_ticks("usdm", "BTCUSDT", "20240808")
+    ex = usdm_exchange(fee_bps=Decimal(4), slippage_bps=Decimal(2))
+    ex.on_tick(ticks[0])
+    await ex.place_order(req(USDM, "tf-bbbbbbbbbbbbbbbbbbbb-en", "buy", "0.010"))
+    [entry] = ex.on_tick(ticks[1])
+    assert entry.status == "filled"
+    # the exit the engine sends for a stop reached by ticks[5000]: filled at that print
+    ex.on_tick(ticks[5000])
+    await ex.place_order(req(USDM, "tf-bbbbbbbbbbbbbbbbbbbb-ex", "sell", "0.010", reduce_only=True))
+    done = ex.fill_at_print("tf-bbbbbbbbbbbbbbbbbbbb-ex", ticks[5000])
+    price = ticks[5000].price * (1 - Decimal(2) / BPS)
+    assert done.status == "filled" and done.average_price == price
+    assert done.fee == Decimal("0.010") * price * Decimal(4) / BPS
+    assert await ex.fetch_positions() == []
+    # only an open market order of the print's symbol: anything else is left alone
+    assert ex.fill_at_print("tf-bbbbbbbbbbbbbbbbbbbb-ex", ticks[5001]) is None  # filled
+    assert ex.fill_at_print("tf-unknownxxxxxxxxxxxx-ex", ticks[5001]) is None
+    limit = req(USDM, "tf-cccccccccccccccccccc-en", "buy", "0.010", "limit", price=Decimal(60000))
+    await ex.place_order(limit)
+    assert ex.fill_at_print("tf-cccccccccccccccccccc-en", ticks[5001]) is None
+    assert (await ex.fetch_order(USDM, "tf-cccccccccccccccccccc-en")).status == "open"
+
+
 async def test_short_futures_position_and_margin_check():
     ticks = real_ticks("usdm", "ETHUSDT", "20240808")
     ex = usdm_exchange(starting_balance=Decimal(100), slippage_bps=Decimal(0))

@@ -7,13 +7,15 @@ Modules, one concept each:
 
 * :mod:`~tapeflow.execution.settings` — ``RiskSettings``, ``ExecutionSettings``;
 * :mod:`~tapeflow.execution.exchange` — the ``Exchange`` interface and its records;
-* :mod:`~tapeflow.execution.paper` — the paper exchange (next-trade fills);
+* :mod:`~tapeflow.execution.paper` — the paper exchange (next-trade fills; protective exits
+  at the trade that reached their level);
 * :mod:`~tapeflow.execution.ccxt_adapter` — the live adapter (imported on demand: ccxt
   takes seconds to import, paper trading never needs it);
 * :mod:`~tapeflow.execution.orders` — idempotent order submission;
 * :mod:`~tapeflow.execution.chain`, :mod:`~tapeflow.execution.handlers` — the chain;
 * :mod:`~tapeflow.execution.sizing`, :mod:`~tapeflow.execution.stops`,
-  :mod:`~tapeflow.execution.risk` — sizing, trailing stops, portfolio risk;
+  :mod:`~tapeflow.execution.targets`, :mod:`~tapeflow.execution.risk` — sizing, protective
+  exits (initial and trailing stops, take-profit targets), portfolio risk;
 * :mod:`~tapeflow.execution.lifecycle`, :mod:`~tapeflow.execution.positions` — positions;
 * :mod:`~tapeflow.execution.engine` — all of it composed.
 """
@@ -55,7 +57,8 @@ from tapeflow.execution.settings import (
 )
 from tapeflow.execution.sizing import SizeDecision, position_size
 from tapeflow.execution.statefile import JsonStateFile, StateStore
-from tapeflow.execution.stops import StopTrigger, TrailingStop, TrailingStopBook
+from tapeflow.execution.stops import ExitKind, StopTrigger, TrailingStop, TrailingStopBook
+from tapeflow.execution.targets import take_profit_price
 
 __all__ = [
     "Balance",
@@ -73,6 +76,7 @@ __all__ = [
     "ExecutionEngine",
     "ExecutionError",
     "ExecutionSettings",
+    "ExitKind",
     "JsonStateFile",
     "MarketRules",
     "OrderManager",
@@ -101,4 +105,5 @@ __all__ = [
     "client_order_id",
     "parse_client_order_id",
     "position_size",
+    "take_profit_price",
 ]

@@ -332,7 +332,9 @@ class TrailingStopBook:
             if stop._long:
                 if price > stop.extreme:
                     stop.extreme = price
-                    stop.stop_price = stop.level(price * stop._factor)
+                    trail = price * stop._factor  # level() inlined: this runs on every trade
+                    initial = stop.initial_stop
+                    stop.stop_price = trail if initial is None or trail > initial else initial
                     self.dirty = True
                     if target is None or price < target:
                         continue
@@ -346,7 +348,9 @@ class TrailingStopBook:
             else:
                 if price < stop.extreme:
                     stop.extreme = price
-                    stop.stop_price = stop.level(price * stop._factor)
+                    trail = price * stop._factor
+                    initial = stop.initial_stop
+                    stop.stop_price = trail if initial is None or trail < initial else initial
                     self.dirty = True
                     if target is None or price > target:
                         continue

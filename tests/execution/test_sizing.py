@@ -81,7 +81,8 @@ def test_spot_ignores_leverage_and_rounds_down_to_the_step():
     ("kwargs", "reason"),
     [
         ({"balance": Decimal(100)}, "below the minimum 100"),  # USD-M BTC min notional
-        ({"balance": Decimal(0)}, "no free balance"),
+        ({"balance": Decimal(0)}, "no equity to size from"),
+        ({"available": Decimal(0)}, "no free balance (0 USDT)"),
         ({"stop_offset": Decimal(0)}, "not below entry"),
         ({"direction": "short", "stop_offset": Decimal(100)}, "not above entry"),
         ({"balance": Decimal("0.5")}, "size rounds to zero"),
@@ -97,6 +98,7 @@ def test_refusals_name_their_reason(kwargs, reason):
         direction=kwargs.get("direction", "long"),
         risk=RiskSettings(risk_per_trade=Decimal("0.1"), max_position_pct=Decimal(100)),
         market=USDM_BTC,
+        available=kwargs.get("available"),
     )
     assert not got.ok
     assert reason in got.refused

@@ -132,10 +132,13 @@ class StatusLine:
         venues: list[_Venue],
         counter: Callable[[], int],
         clock: CandleClock,
-        starting_equity: Decimal,
+        starting_equity: Decimal | None,
     ) -> None:
+        """``starting_equity``: the paper account's value at creation (account currency),
+        or None when it holds other assets too (then P&L is since the first status line)."""
         self._bus, self._venues, self._counter = bus, venues, counter
         self._clock, self._start_equity = clock, starting_equity
+        self._first_equity: dict[str, Decimal] = {}
         self._last = (time.monotonic(), 0)
         self.last_tick_ts: dict[str, Any] = {}
 
@@ -161,7 +164,10 @@ class StatusLine:
         for v in self._venues:
             st = v.engine.status()
             equity = await v.engine.equity()
-            pnl = equity - self._start_equity
+            start = self._start_equity
+            if start is None:
+                start = self._first_equity.setdefault(v.name, equity)
+            pnl = equity - start
             parts.append(
                 f"{v.name}: positions {st.get('positions', 0)} equity {equity:,.2f} "
                 f"P&L {pnl:+,.2f} breaker {'OPEN (halted)' if st.get('halted') else 'closed'} "
@@ -283,7 +289,9 @@ async def run_app(
             [v.engine for v in venues], [s.key for s in cfg.enabled_symbols]
         )
         control = await ControlEndpoint(controls, Path(cfg.store.root)).start()
-        line = StatusLine(bus, venues, counter, clock, cfg.execution.paper_balance)
+        starting, quote = cfg.execution.starting_balances, cfg.execution.quote_asset
+        only_quote = starting.get(quote) if set(starting) == {quote} else None
+        line = StatusLine(bus, venues, counter, clock, only_quote)
         if status is not None:
             status_task = asyncio.create_task(_status_loop(line, status, cfg.app.status_interval_s))
         if ready is not None:

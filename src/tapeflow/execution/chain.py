@@ -53,7 +53,7 @@ class SignalContext:
         now: UTC time the chain started.
         risk: the symbol's risk settings.
         market: market rules (set by ``sizing``).
-        balance: free quote balance used for sizing.
+        balance: the sizing basis: account equity in the market's quote asset.
         size: the sizing decision (set by ``sizing``).
         position, entry_order: set by ``placement``.
         exits: exit orders sent by ``reversal``.

@@ -33,11 +33,13 @@ from tapeflow.bus import (
     TradeTick,
     TradeTickReceived,
 )
+from tapeflow.execution.accounts import Rate, missing_rate, rate, value
 from tapeflow.execution.chain import ChainResult, SignalContext
 from tapeflow.execution.errors import ExecutionError
 from tapeflow.execution.exchange import Exchange
 from tapeflow.execution.handlers import ChainServices, build_chain
 from tapeflow.execution.lifecycle import PositionLifecycle
+from tapeflow.execution.markets import MarketRules
 from tapeflow.execution.orders import OrderManager
 from tapeflow.execution.pauses import SymbolPauses
 from tapeflow.execution.positions import PositionBook
@@ -95,10 +97,13 @@ class ExecutionEngine:
             exchange, self.book, self.orders, self.stops, bus=bus, clock=clock
         )
         self.chain = build_chain(
-            ChainServices(settings, exchange, self.book, self.lifecycle, self.risk, self.pauses),
+            ChainServices(
+                settings, exchange, self.book, self.lifecycle, self.risk, self, self.pauses
+            ),
             refusals=refusals,
         )
         self._marks: dict[SymbolKey, Decimal] = {}
+        self._markets: dict[SymbolKey, MarketRules] = {}
         self._on_tick_fill = getattr(exchange, "on_tick", None)
         self._fill_at_print = getattr(exchange, "fill_at_print", None)
         self._last_risk_check = float("-inf")
@@ -111,7 +116,7 @@ class ExecutionEngine:
     async def start(self) -> int:
         """Restore the book, trailing stops and risk state; resolve unknown orders.
         Returns the number of active positions."""
-        await self.exchange.load_markets()
+        self._markets = await self.exchange.load_markets()
         count = self.book.load()
         self.stops.restore(self.state.get_state(STOPS_STATE))
         for pid in [s["position_id"] for s in self.stops.snapshot()["stops"]]:
@@ -263,20 +268,41 @@ class ExecutionEngine:
         return last_price(key) if callable(last_price) else None
 
     async def equity(self) -> Decimal:
-        """Account equity in the quote asset: balance plus unrealized P&L (paper: exact,
-        from its own books; live: the exchange's balance, spot assets valued at the last
-        trade prices seen)."""
+        """Account equity in the account currency (``quote_asset``): paper: exact, from its
+        own books; live: the exchange's balances (futures: margin balance, wallet plus
+        unrealized P&L), every asset valued at its price in the account currency (see
+        :mod:`tapeflow.execution.accounts`; an asset without a price counts 0)."""
         paper_equity = getattr(self.exchange, "equity", None)
         if callable(paper_equity):
             return paper_equity()
         balances = await self.exchange.fetch_balance()
         quote = self.settings.quote_asset
-        total = balances[quote].total if quote in balances else Decimal(0)
-        for key, price in self._marks.items():
-            rules = self.exchange.market(key)
-            if not rules.contract and rules.quote == quote and rules.base in balances:
-                total += balances[rules.base].total * price
-        return total
+        totals = {a: b.total for a, b in balances.items()}
+        return value(totals, quote, lambda asset: self.rate(asset, quote)).total
+
+    def _last_price(self, key: SymbolKey) -> Decimal | None:
+        mark = self._marks.get(key)
+        if mark is None:
+            last = getattr(self.exchange, "last_price", None)
+            mark = last(key) if callable(last) else None
+        return mark
+
+    def rate(self, asset: str, currency: str) -> Rate | None:
+        """Price of one ``asset`` in ``currency``: the last trade of a market of this venue
+        pairing them, else ``execution.reference_prices`` (paper), else two steps through
+        a market's quote asset (:func:`tapeflow.execution.accounts.rate`)."""
+        return rate(
+            asset,
+            currency,
+            self._markets.values(),
+            self._last_price,
+            self.settings.reference_prices,
+            self.settings.quote_asset,
+        )
+
+    def missing_rate(self, asset: str, currency: str) -> str:
+        """Why :meth:`rate` has no price: the market whose trade is needed."""
+        return missing_rate(asset, currency, self._markets.values())
 
     # -- state ---------------------------------------------------------------------------
 

@@ -10,7 +10,8 @@ name                   continues when / does
                        symbol and direction is active (no duplicates)
 ``reversal``           an opposite position in the symbol, if any, was closed first
 ``position_limit``     fewer than ``max_concurrent`` positions are active
-``sizing``             a size above the market's minimums results (sets ``ctx.size``)
+``sizing``             equity converted into the pair's quote asset gives a size above
+                       the market's minimums (sets ``ctx.size``)
 ``exposure``           total and per-symbol entry notional stay within their caps
 ``placement``          the entry order was accepted (or its outcome is being resolved)
 ``monitoring``         the position gets its exits: initial stop, trailing stop and
@@ -24,6 +25,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
+from tapeflow.execution.accounts import Account
 from tapeflow.execution.chain import CONTINUE, ExecutionChain, SignalContext, Verdict, refuse
 from tapeflow.execution.errors import ExecutionError
 from tapeflow.execution.exchange import Exchange
@@ -35,6 +37,9 @@ from tapeflow.execution.risk import PortfolioRisk
 from tapeflow.execution.settings import ExecutionSettings
 from tapeflow.execution.sizing import position_size
 from tapeflow.execution.targets import take_profit_price
+
+ZERO = Decimal(0)
+BPS = Decimal(10_000)
 
 
 class RiskGate:
@@ -120,23 +125,42 @@ class PositionLimit:
 
 
 class Sizing:
-    """Sizes the entry from the free quote balance (see :mod:`tapeflow.execution.sizing`)
-    and refuses below the market's minimum quantity or notional."""
+    """Sizes the entry from the account equity converted into the market's quote asset at
+    the current price, capped by that asset's free balance less the fee and slippage of
+    the fill (``fee_bps + slippage_bps``; see
+    :mod:`tapeflow.execution.sizing` and :mod:`tapeflow.execution.accounts`); refuses
+    naming the missing price when there is no conversion price, and below the market's
+    minimum quantity or notional."""
 
     name = "sizing"
 
-    def __init__(self, exchange: Exchange, quote_asset: str) -> None:
+    def __init__(
+        self, exchange: Exchange, account: Account, currency: str, reserve_bps: Decimal = ZERO
+    ) -> None:
         self.exchange = exchange
-        self.quote = quote_asset
+        self.account = account
+        self.currency = currency
+        # the free balance must also pay the fee and the slippage of the fill
+        self.spendable = BPS / (BPS + reserve_bps)
 
     async def __call__(self, ctx: SignalContext) -> Verdict:
         try:
             ctx.market = self.exchange.market(ctx.key)
             balances = await self.exchange.fetch_balance()
+            equity = await self.account.equity()
         except ExecutionError as exc:
             return refuse(f"cannot size: {exc}")
-        bal = balances.get(self.quote)
-        ctx.balance = bal.free if bal is not None else Decimal(0)
+        quote = ctx.market.quote
+        conv = self.account.rate(quote, self.currency)
+        if conv is None:
+            return refuse(f"cannot size: {self.account.missing_rate(quote, self.currency)}")
+        ctx.balance = equity / conv.price
+        if quote != self.currency:
+            ctx.notes.append(
+                f"equity {equity} {self.currency} = {ctx.balance} {quote} at {conv.price} "
+                f"{self.currency}/{quote} ({conv.source})"
+            )
+        bal = balances.get(quote)
         ctx.size = position_size(
             balance=ctx.balance,
             entry=ctx.signal.entry_price,
@@ -144,6 +168,7 @@ class Sizing:
             direction=ctx.signal.direction,
             risk=ctx.risk,
             market=ctx.market,
+            available=bal.free * self.spendable if bal is not None else ZERO,
         )
         if not ctx.size.ok:
             return refuse(f"size refused: {ctx.size.refused}")
@@ -230,6 +255,7 @@ class ChainServices:
     book: PositionBook
     lifecycle: PositionLifecycle
     risk: PortfolioRisk
+    account: Account
     pauses: SymbolPauses | None = None
 
 
@@ -239,7 +265,9 @@ HANDLERS: dict[str, Callable[[ChainServices], object]] = {
     "existing_position": lambda s: ExistingPosition(s.book),
     "reversal": lambda s: Reversal(s.book, s.lifecycle),
     "position_limit": lambda s: PositionLimit(s.book, s.settings.max_concurrent),
-    "sizing": lambda s: Sizing(s.exchange, s.settings.quote_asset),
+    "sizing": lambda s: Sizing(
+        s.exchange, s.account, s.settings.quote_asset, s.settings.fee_bps + s.settings.slippage_bps
+    ),
     "exposure": lambda s: Exposure(
         s.book, s.settings.max_total_notional, s.settings.max_symbol_notional
     ),

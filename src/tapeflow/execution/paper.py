@@ -21,8 +21,9 @@ Fill model:
 
 Accounts:
 
-* **spot**: per-asset balances; a buy spends quote (notional + fee) and receives base, a
-  sell the reverse; no shorts, no borrowing.
+* **spot**: per-asset balances (configured per asset: ``USDT: 10000, ETH: 5``), valued in
+  the account currency at the last trade prices; a buy spends quote (notional + fee) and
+  receives base, a sell the reverse; no shorts, no borrowing.
 * **linear futures** (USD-M): one wallet balance in the quote asset and one net position
   per symbol (one-way mode) with a leverage. Opening needs initial margin
   ``notional / leverage`` (+ fee) out of the available balance (wallet + unrealized P&L −
@@ -45,6 +46,7 @@ from decimal import Decimal
 from typing import Any
 
 from tapeflow.bus import TradeTick
+from tapeflow.execution.accounts import Rate, Valuation, rate, value
 from tapeflow.execution.errors import DuplicateClientOrderId, OrderNotFound, OrderRejected
 from tapeflow.execution.exchange import (
     Balance,
@@ -149,8 +151,14 @@ class PaperExchange:
     Args:
         name: venue name (``"binance/usdm"``); markets must belong to it.
         markets: the rules of every tradable market (all spot or all contract).
-        quote_asset: the account currency (``USDT``).
-        starting_balance: initial quote balance, used when the store has no state.
+        quote_asset: the account currency (``USDT``): equity is valued in it.
+        starting_balance: initial quote balance, used when the store has no state and
+            ``starting_balances`` is not given.
+        starting_balances: initial balance per asset (``{"USDT": 10000, "ETH": 5}``), used
+            when the store has no state. Futures keep the quote asset's amount only.
+        reference_prices: price of one unit of an asset in ``quote_asset``, used to value
+            it while no trade of its market has been seen (see
+            :mod:`tapeflow.execution.accounts`).
         fee_bps, slippage_bps: per fill, basis points.
         leverage_for: default leverage per symbol (futures); :meth:`set_leverage` overrides.
         store: state store for the account (``None``: in memory only).
@@ -170,6 +178,8 @@ class PaperExchange:
         *,
         quote_asset: str = "USDT",
         starting_balance: Decimal = Decimal(10_000),
+        starting_balances: Mapping[str, Decimal] | None = None,
+        reference_prices: Mapping[str, Decimal] | None = None,
         fee_bps: Decimal = Decimal(4),
         slippage_bps: Decimal = Decimal(1),
         leverage_for: Callable[[SymbolKey], Decimal] | None = None,
@@ -191,7 +201,11 @@ class PaperExchange:
         self.state_name = state_name or f"paper.{name.replace('/', '.')}"
         self.keep_orders = keep_orders
         self._finished: deque[str] = deque()
-        self._balances: dict[str, Decimal] = {quote_asset: Decimal(starting_balance)}
+        start = dict(starting_balances or {quote_asset: Decimal(starting_balance)})
+        if self.contract:  # one wallet in the quote asset
+            start = {quote_asset: Decimal(start.get(quote_asset, ZERO))}
+        self._balances: dict[str, Decimal] = {a: Decimal(v) for a, v in start.items()}
+        self.reference_prices = dict(reference_prices or {})
         self._positions: dict[SymbolKey, _Position] = {}
         self._leverage: dict[SymbolKey, Decimal] = {}
         self._orders: dict[str, _Order] = {}
@@ -626,17 +640,29 @@ class PaperExchange:
                     locked[rules.base] = locked.get(rules.base, ZERO) + o.quantity
         return locked
 
-    def equity(self) -> Decimal:
-        """Account value in the quote asset: futures wallet + unrealized P&L; spot quote
-        balance + every base balance at its last trade price (0 if none seen)."""
+    def rate(self, asset: str, currency: str | None = None) -> Rate | None:
+        """Price of one ``asset`` in ``currency`` (default the account currency) from the
+        last trades seen and the reference prices (:func:`tapeflow.execution.accounts.rate`)."""
+        return rate(
+            asset,
+            currency or self.quote,
+            self._markets.values(),
+            self._last.get,
+            self.reference_prices,
+            self.quote,
+        )
+
+    def valuation(self) -> Valuation:
+        """Every balance valued in the account currency (futures: wallet + unrealized
+        P&L); assets without any price are listed in ``unpriced`` and count 0."""
         if self.contract:
-            return self._balances.get(self.quote, ZERO) + self.unrealized_pnl()
-        total = self._balances.get(self.quote, ZERO)
-        for key, rules in self._markets.items():
-            amount = self._balances.get(rules.base, ZERO)
-            if amount and rules.quote == self.quote:
-                total += amount * self._last.get(key, ZERO)
-        return total
+            return Valuation(self._balances.get(self.quote, ZERO) + self.unrealized_pnl())
+        return value(self._balances, self.quote, self.rate)
+
+    def equity(self) -> Decimal:
+        """Account value in the account currency: futures wallet + unrealized P&L; spot
+        every asset balance at its price in the account currency (see :meth:`valuation`)."""
+        return self.valuation().total
 
     def balances(self) -> dict[str, Decimal]:
         """Raw asset balances (spot) or the wallet balance (futures)."""

@@ -10,6 +10,7 @@ closed (an unknown key is an error) and frozen, like every configuration section
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from typing import Literal, Self
 
@@ -18,6 +19,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from tapeflow.store.symbols import InvalidSymbolError, SymbolKey
 
 AssetClass = Literal["regular", "meme"]
+
+#: An asset code (``USDT``, ``ETH``, ``1000PEPE``).
+ASSET = re.compile(r"[A-Z0-9]{1,20}")
 
 #: Default trailing-stop distance (percent of price) by asset class.
 DEFAULT_TRAILING_PCT: dict[str, Decimal] = {"regular": Decimal("0.5"), "meme": Decimal("17.5")}
@@ -168,9 +172,19 @@ class ExecutionSettings(_Section):
         mode: ``paper`` (default; the built-in paper exchange) or ``live`` (ccxt).
         exchange, market: the venue (``binance`` + ``spot``/``usdm``; ``bybit`` +
             ``spot``/``linear``).
-        quote_asset: the account currency sizing and equity are measured in.
+        quote_asset: the account currency equity, drawdown and P&L are measured in; a pair
+            quoted in another asset is sized in that asset, converted at the current price
+            (:mod:`tapeflow.execution.accounts`).
         fee_bps, slippage_bps: paper exchange taker fee and adverse slippage, basis points.
-        paper_balance: paper starting balance in ``quote_asset``.
+        paper_balance: paper starting balance in ``quote_asset`` (shorthand for
+            ``paper_balances: {quote_asset: amount}``; 10,000 when neither is set).
+        paper_balances: paper starting balances per asset (``{USDT: 10000, ETH: 5}``);
+            exclusive with ``paper_balance``. A futures account keeps only its quote
+            asset's amount (its wallet; other assets are not margin).
+        reference_prices: paper mode only: price of one unit of an asset in
+            ``quote_asset`` (``{ETH: 180.50}``), used to convert when no trade of the
+            pairing market (``ETHUSDT``) has been seen — replays of history, offline runs.
+            Live converts at market prices only.
         handlers: chain order; every name at most once; ``placement`` required, ``sizing``
             before ``exposure`` and ``placement``, ``monitoring`` after ``placement``.
         max_concurrent: most positions open (or pending) at once.
@@ -196,6 +210,8 @@ class ExecutionSettings(_Section):
     fee_bps: Decimal = Field(Decimal(4), ge=0, le=1000)
     slippage_bps: Decimal = Field(Decimal(1), ge=0, le=1000)
     paper_balance: Decimal = Field(Decimal(10_000), gt=0)
+    paper_balances: dict[str, Decimal] = Field(default_factory=dict)
+    reference_prices: dict[str, Decimal] = Field(default_factory=dict)
     handlers: tuple[HandlerName, ...] = DEFAULT_HANDLERS
     max_concurrent: int = Field(5, ge=1)
     max_total_notional: Decimal | None = Field(None, gt=0)
@@ -227,12 +243,49 @@ class ExecutionSettings(_Section):
             raise ValueError("handlers: 'exposure' needs the size, so it must come after 'sizing'")
         if "monitoring" in names and names.index("monitoring") < place:
             raise ValueError("handlers: 'monitoring' must come after 'placement'")
+        self._check_accounts()
         for text in self.symbol_risk:
             try:
                 SymbolKey.parse(text)
             except InvalidSymbolError as exc:
                 raise ValueError(f"symbol_risk key {text!r}: {exc}") from None
         return self
+
+    def _check_accounts(self) -> None:
+        if self.paper_balances and "paper_balance" in self.model_fields_set:
+            raise ValueError(
+                "paper_balance and paper_balances are exclusive: give the quote balance "
+                f"inside paper_balances (e.g. {{{self.quote_asset}: {self.paper_balance}}})"
+            )
+        for name, table, low in (
+            ("paper_balances", self.paper_balances, "≥ 0"),
+            ("reference_prices", self.reference_prices, "> 0"),
+        ):
+            for asset, amount in table.items():
+                if not ASSET.fullmatch(asset):
+                    raise ValueError(
+                        f"{name}.{asset}: an asset code is 1-20 upper-case letters/digits"
+                    )
+                if amount < 0 or (low == "> 0" and amount == 0):
+                    raise ValueError(f"{name}.{asset}: must be {low} (got {amount})")
+        if self.paper_balances and not any(self.paper_balances.values()):
+            raise ValueError("paper_balances: at least one balance must be > 0")
+        if self.quote_asset in self.reference_prices:
+            raise ValueError(
+                f"reference_prices.{self.quote_asset}: the account currency is worth 1 by "
+                "definition; give the prices of other assets in it"
+            )
+        if self.reference_prices and self.mode == "live":
+            raise ValueError(
+                "reference_prices: paper mode only; live sizing converts at market prices "
+                "(configure the pairing symbol, e.g. ETHUSDT, so its trades arrive)"
+            )
+
+    @property
+    def starting_balances(self) -> dict[str, Decimal]:
+        """Paper starting balances per asset: ``paper_balances``, else ``{quote_asset:
+        paper_balance}``."""
+        return dict(self.paper_balances) or {self.quote_asset: self.paper_balance}
 
     def risk_for(self, key: SymbolKey) -> RiskSettings:
         """The risk settings of ``key``: its override, else the default ``risk``."""

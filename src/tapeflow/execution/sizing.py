@@ -1,13 +1,18 @@
 """Position sizing by fixed fractional risk.
 
+    balance       = account equity converted into the market's quote asset   (quote)
     risk amount   = balance × risk_per_trade                      (quote)
     risk quantity = risk amount ÷ |entry − stop|                  (base)
-    cap quantity  = balance × max_position_pct / 100 × leverage ÷ entry   (futures)
-                    balance × max_position_pct / 100 ÷ entry              (spot, leverage 1)
+    margin cap    = min(balance × max_position_pct / 100, available)          (quote)
+    cap quantity  = margin cap × leverage ÷ entry                 (futures)
+                    margin cap ÷ entry                            (spot, leverage 1)
     quantity      = min(risk quantity, cap quantity), rounded DOWN to the amount step
 
-so a stop-out loses at most ``risk_per_trade`` of the balance (before fees and slippage),
-and no single position ties up more than ``max_position_pct`` of the balance as margin.
+where ``available`` is the free balance of the quote asset (spot: what a buy can spend;
+futures: free margin). So a stop-out loses at most ``risk_per_trade`` of the equity (before
+fees and slippage), no single position ties up more than ``max_position_pct`` of it as
+margin, and no order needs more quote than the account holds free. The conversion of
+equity into the quote asset (``ETH`` for XRP/ETH) is :mod:`tapeflow.execution.accounts`.
 This is the fixed-fractional method (R. Vince, *The Mathematics of Money Management*,
 1992; Van K. Tharp's "1 % risk" rule). Everything is exact :class:`~decimal.Decimal`.
 """
@@ -33,7 +38,8 @@ class SizeDecision:
             refused.
         notional: ``quantity × entry × contract_size`` (quote).
         risk_amount: ``balance × risk_per_trade`` (quote).
-        capped: True when the max-position cap, not the risk, set the size.
+        capped: True when the max-position cap or the free balance, not the risk, set
+            the size.
         refused: why no order can be placed (None when accepted).
     """
 
@@ -57,11 +63,13 @@ def position_size(
     direction: str,
     risk: RiskSettings,
     market: MarketRules,
+    available: Decimal | None = None,
 ) -> SizeDecision:
     """Size an entry; see the module docstring for the formula.
 
     Args:
-        balance: free balance in the quote currency.
+        balance: the sizing basis in the market's quote asset (account equity converted
+            at the current price).
         entry: expected entry price (quote).
         stop: protective stop price (quote); must be below entry for a long, above for a
             short.
@@ -69,6 +77,7 @@ def position_size(
         risk: the symbol's risk settings (``risk_per_trade``, ``max_position_pct``,
             ``leverage``).
         market: the market's rules (step, minimum quantity and notional).
+        available: free balance of the quote asset (quote); None = not limited by it.
 
     Returns:
         A :class:`SizeDecision`; ``refused`` names the reason when the size is zero or below
@@ -80,7 +89,9 @@ def position_size(
         return SizeDecision(quantity, market.notional(quantity, entry), risk_amount, False, reason)
 
     if balance <= 0:
-        return refuse(f"no free balance ({balance} {market.quote})")
+        return refuse(f"no equity to size from ({balance} {market.quote})")
+    if available is not None and available <= 0:
+        return refuse(f"no free balance ({available} {market.quote})")
     if entry <= 0 or stop <= 0:
         return refuse(f"entry {entry} and stop {stop} must be positive")
     if direction == "long" and stop >= entry:
@@ -92,7 +103,10 @@ def position_size(
 
     leverage = risk.leverage if market.contract else Decimal(1)
     risk_qty = risk_amount / (abs(entry - stop) * market.contract_size)
-    cap_notional = balance * risk.max_position_pct / HUNDRED * leverage
+    margin = balance * risk.max_position_pct / HUNDRED
+    if available is not None:
+        margin = min(margin, available)
+    cap_notional = margin * leverage
     cap_qty = cap_notional / (entry * market.contract_size)
     capped = cap_qty < risk_qty
     quantity = market.floor_amount(min(risk_qty, cap_qty))

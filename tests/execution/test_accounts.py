@@ -292,3 +292,28 @@ def test_starting_balances_single_currency_and_per_asset(tmp_path):
     path.write_text("execution: {paper_balances: {USDT: 10000, ETH: 5}}\n")
     got = load_config(path).execution.starting_balances
     assert got == {"USDT": Decimal(10_000), "ETH": Decimal(5)}
+
+
+async def test_spot_cap_buys_at_the_last_trade_when_the_market_ran_above_the_signal(store):
+    """A replay at full speed (or a slow chain) lets trades run ahead of the signal: the
+    free ETH must pay for the quantity at the last trade price, or the exchange refuses."""
+    ticks = xrpeth_ticks()
+    clock = Clock()
+    s = settings(
+        paper_balances={"USDT": Decimal(10_000), "ETH": Decimal(5)},
+        reference_prices={"ETH": ETH_USDT_2019},
+    )
+    engine, paper = await multi_asset_engine(store, s, clock)
+    await feed(engine, clock, ticks[:ENTRY_AT])
+    last = ticks[ENTRY_AT - 1].price
+    entry = last - Decimal("0.0001")  # the signal's close, 7 % below the market now
+    spendable = Decimal(5) * BPS / (BPS + Decimal(5))
+    want = (spendable * entry / last / entry).quantize(1, rounding=ROUND_DOWN)
+    # floor(spendable / last); at the signal's price it would be 3,791 XRP, 5.38 ETH
+    assert want == Decimal(3524)
+    res = await engine.on_signal(long_signal(entry, entry - Decimal("0.0001")))
+    assert res.accepted, res.reason
+    assert res.entry_order.quantity == want
+    await feed(engine, clock, ticks[ENTRY_AT : ENTRY_AT + 1])
+    assert engine.book.get(res.position.position_id).status == "open"
+    assert paper.balances()["XRP"] == want

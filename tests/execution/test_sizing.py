@@ -6,8 +6,10 @@ from decimal import ROUND_DOWN, Decimal
 
 import pytest
 
+from tapeflow.app.markets import load_market_snapshot
 from tapeflow.execution.settings import RiskSettings
 from tapeflow.execution.sizing import position_size
+from tapeflow.store.symbols import SymbolKey
 from tests.execution.support import market_rules, real_ticks
 
 USDM_BTC = market_rules("usdm", "BTCUSDT")
@@ -130,3 +132,29 @@ def test_min_notional_of_spot_is_checked():
     )
     assert not got.ok
     assert got.refused == f"notional {got.notional} USDT below the minimum 5.00000000"
+
+
+def test_the_free_quote_balance_caps_at_its_threshold_and_not_just_below():
+    """XRP/ETH on Binance spot (step 1 XRP): 3,524 XRP at 0.00141798 ETH cost exactly
+    4.99696152 ETH; that much free ETH buys 3,524, a hair less buys 3,523."""
+    market = load_market_snapshot("binance", "spot")[SymbolKey("binance", "spot", "XRPETH")]
+    entry = Decimal("0.00141798")
+    exact = 3524 * entry
+    assert exact == Decimal("4.99696152")
+
+    def size(available: Decimal):
+        return position_size(
+            balance=Decimal(100),  # equity in ETH: the risk and the 20 % cap allow far more
+            entry=entry,
+            stop=entry - Decimal("0.0001"),
+            direction="long",
+            risk=RiskSettings(),
+            market=market,
+            available=available,
+        )
+
+    at, below = size(exact), size(exact - Decimal("0.00000001"))
+    assert (at.quantity, at.capped) == (Decimal(3524), True)
+    assert (below.quantity, below.capped) == (Decimal(3523), True)
+    free = size(None)  # not limited by the free balance: 1 ETH of risk over 0.0001 ETH
+    assert (free.quantity, free.capped) == (Decimal(10_000), False)

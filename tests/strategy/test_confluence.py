@@ -1,4 +1,6 @@
-"""Confluence filters: each one's pass and fail side, weights, probability classes, gate."""
+"""tapeflow's confluence rules (``confluence.rules: tapeflow``, selected explicitly: the
+default is the seed's, see test_confluence_seed.py): each filter's pass and fail side,
+weights, probability classes, gate."""
 
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -11,7 +13,7 @@ from tapeflow.strategy.confluence import confluence, confluence_level, probabili
 from tapeflow.strategy.inputs import Gap, IndicatorRow, ProfileSummary, Zone
 
 T0 = datetime(2024, 8, 8, tzinfo=UTC)
-S = ConfluenceSettings()
+S = ConfluenceSettings(rules="tapeflow")
 ROW = IndicatorRow(T0, 101.0, 100.0, 99.0, 98.0, 1.0, 1.0, 30.0, 0.7, 0.2, 0.1)
 ZONE = Zone("demand", D("100"), D("101"), 80.0, "fresh", T0)
 PROFILE = ProfileSummary(poc=D("102"), vah=D("104"), val=D("99"), bucket_size=D("1"))
@@ -124,5 +126,5 @@ def test_probability_classes(value, expected):
 def test_min_score_gate_inclusive():
     c = score(profile=None, gaps=[], zones=[])  # 8 - 1.5 - 1.5 - 0.5 = 4.5
     assert c.score == 4.5
-    assert confluence_level(c, ConfluenceSettings(min_score=4.5)).passed
-    assert not confluence_level(c, ConfluenceSettings(min_score=4.50001)).passed
+    assert confluence_level(c, ConfluenceSettings(rules="tapeflow", min_score=4.5)).passed
+    assert not confluence_level(c, ConfluenceSettings(rules="tapeflow", min_score=4.50001)).passed

@@ -344,3 +344,50 @@ def test_invalidate_recomputes_the_same_features(recorded_store):
     assert all(close(m0[k], m1[k]) if isinstance(m0[k], float) else m0[k] == m1[k] for k in m0)
     assert after.context["last_candle"] == before.context["last_candle"]
     assert after.level_reached == before.level_reached
+
+
+def test_default_confluence_scores_by_the_seeds_rules(replayed):
+    """With no ``confluence.rules`` configured the engine scores by seed 001 §5.6: the
+    autocorrelation and mean-reversion points of every scored candidate equal the seed's
+    rules applied to the indicator view's values for the same 15m candle, and the score is
+    the sum of the filters."""
+    store, sym, _ = replayed
+    s = sym.strategy.confluence
+    assert s.rules == "seed"
+    p = sym.strategy.indicators
+    ref = Analytics.from_store(store).indicators(
+        XRPETH,
+        "15m",
+        ema=(p.ema_fast, p.ema_mid, p.ema_slow),
+        atr=p.atr_period,
+        adx=p.adx_period,
+        hurst_window=p.hurst_window,
+        autocorr_window=p.autocorrelation_window,
+        mr_ema=p.mean_reversion_ema,
+        mr_window=p.mean_reversion_window,
+    )
+    by_time = {r["open_time"]: r for r in ref.iter_rows(named=True)}
+    with store.connection(XRPETH) as con:
+        rows = [r for r in read_decisions(con, last=10_000) if "confluence" in r["levels"]]
+    seen = {"autocorrelation": set(), "mean_reversion_distance": set()}
+    for r in rows:
+        m = r["levels"]["confluence"]["metrics"]
+        f = m["filters"]
+        candle_time = r["candle_time"].replace(tzinfo=UTC)
+        v = by_time[floor_time(candle_time + MINUTE, timedelta(minutes=15)) - timedelta(minutes=15)]
+        ac = v["autocorrelation"]
+        want_ac = 0.0 if ac is None else 1.0 if abs(ac) > 0.6 or abs(ac) < 0.3 else 0.5
+        assert f["autocorrelation"]["points"] == want_ac, (r["candle_time"], ac)
+        entry = float(r["levels"]["zone"]["metrics"]["close"])
+        d = (entry - v["mean_reversion_ema"]) / v["mean_reversion_sigma"]
+        toward = -d if r["direction"] == "long" else d
+        want_mr = 1.5 if toward >= 2 else 0.75 if toward >= 1 else 0.0
+        assert f["mean_reversion_distance"]["points"] == want_mr, (r["candle_time"], d)
+        if r["direction"] == "short":  # the seed scores demand zones for longs only
+            assert f["zone_quality"]["points"] == 0.0
+        assert close(m["score"], sum(x["points"] for x in f.values()))
+        for name in seen:
+            seen[name].add(f[name]["points"])
+    assert len(rows) >= 5
+    # partial credits exist only under the seed's rules (tapeflow's filters are all or none)
+    assert 0.5 in seen["autocorrelation"]

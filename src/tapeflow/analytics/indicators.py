@@ -46,6 +46,9 @@ Definitions (``n`` = period, ``x`` = input, all indices are candle positions):
   excursions that started within the last ``mr_window`` candles and were resolved at or before
   ``t``; null when there are none. A new excursion may start on the candle that resolved the
   previous one.
+* **mean_reversion_ema**, **mean_reversion_sigma** — that ``EMA(mr_ema)`` and ``σ[t]``
+  (quote; σ null until ``mr_window`` deviations exist): a price's distance from the mean in
+  σ is ``(price - mean_reversion_ema) / mean_reversion_sigma`` (seed 001 §5.6).
 """
 
 from __future__ import annotations
@@ -115,6 +118,8 @@ def output_columns(params: IndicatorParams) -> list[str]:
         "hurst",
         "autocorrelation",
         "mean_reversion",
+        "mean_reversion_ema",
+        "mean_reversion_sigma",
     ]
 
 
@@ -406,8 +411,19 @@ def _compute(
             "hurst": _rolling(r, p.hurst_window, hurst_windows),
             "autocorrelation": _rolling(r, p.autocorr_window + 1, autocorr_windows),
             "mean_reversion": reversion,
+            "mean_reversion_ema": mr_ema,
+            "mean_reversion_sigma": sigma,
         }
-    ).with_columns(pl.col(c).fill_nan(None) for c in ("hurst", "autocorrelation", "mean_reversion"))
+    ).with_columns(
+        pl.col(c).fill_nan(None)
+        for c in (
+            "hurst",
+            "autocorrelation",
+            "mean_reversion",
+            "mean_reversion_ema",
+            "mean_reversion_sigma",
+        )
+    )
     state = None
     if frame.height and parts["adx"][-1] is not None:
         last = parts.row(-1, named=True)
@@ -529,6 +545,8 @@ class IndicatorTracker:
             "hurst": _last(hurst_windows(r[None, -p.hurst_window :])),
             "autocorrelation": _last(autocorr_windows(r[None, -(p.autocorr_window + 1) :])),
             "mean_reversion": _nan_to_none(self._mr.step(c - self._mr_ema, sigma)),
+            "mean_reversion_ema": self._mr_ema,
+            "mean_reversion_sigma": _nan_to_none(sigma),
         }
         return row
 

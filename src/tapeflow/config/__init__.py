@@ -18,6 +18,7 @@ from tapeflow.config.strategy import (
     DetectionSettings,
     IndicatorSettings,
     RegimeSettings,
+    SeedConfluenceSettings,
     StrategySettings,
     ZoneSettings,
 )
@@ -39,6 +40,7 @@ __all__ = [
     "Problem",
     "ProfileSettings",
     "RegimeSettings",
+    "SeedConfluenceSettings",
     "StoreSettings",
     "StrategySettings",
     "SymbolConfig",

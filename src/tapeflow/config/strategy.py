@@ -5,7 +5,7 @@ confluence score. Defaults are those of GitHub issue #5; every rule is documente
 
 from __future__ import annotations
 
-from typing import Self
+from typing import Literal, Self
 
 from pydantic import Field, model_validator
 
@@ -199,11 +199,66 @@ class ConfluenceWeights(Section):
         )
 
 
-class ConfluenceSettings(Section):
-    """Secondary filters scored on a candidate signal (rules: :mod:`tapeflow.strategy.confluence`).
+class SeedConfluenceSettings(Section):
+    """Numbers of the seed's confluence rules (seed 001 §5.6; rules:
+    :mod:`tapeflow.strategy.confluence_seed`). Shares are of the filter's weight.
 
     Attributes:
-        weights: per-filter weights.
+        value_area_edge: at a value-area extreme when ``|price − VAL| < edge × (VAH − VAL)``
+            (LONG; SHORT at VAH) (0.05): full weight (1.5).
+        inside_value_share: price inside ``[VAL, VAH]`` otherwise (1/3: 0.5 of 1.5).
+        reversion_full_sigma: ``(price − mean) / σ ≤ −this`` (LONG; SHORT ``≥ +this``): full
+            weight (2.0 → 1.5).
+        reversion_partial_sigma: ``≤ −this`` otherwise (1.0): ``reversion_partial_share``
+            (0.5 → 0.75).
+        autocorrelation_trend / autocorrelation_range: ``|r| > trend`` (0.6) or ``|r| <
+            range`` (0.3): full weight (1.0); in between ``autocorrelation_mid_share`` (0.5).
+        zone_max_distance_pct: the nearest demand zone at or below the price counts when its
+            high is within this % of the price (0.5 %).
+        zone_tested_max_touches: a zone touched 1 to this many times (2) earns
+            ``zone_tested_share`` (0.5 → 1.0); untouched: full weight (2.0).
+    """
+
+    value_area_edge: float = Field(0.05, ge=0, le=1)
+    inside_value_share: float = Field(1 / 3, ge=0, le=1)
+    reversion_full_sigma: float = Field(2.0, gt=0, le=20)
+    reversion_partial_sigma: float = Field(1.0, gt=0, le=20)
+    reversion_partial_share: float = Field(0.5, ge=0, le=1)
+    autocorrelation_trend: float = Field(0.6, ge=0, le=1)
+    autocorrelation_range: float = Field(0.3, ge=0, le=1)
+    autocorrelation_mid_share: float = Field(0.5, ge=0, le=1)
+    zone_max_distance_pct: float = Field(0.5, ge=0, le=100)
+    zone_tested_max_touches: int = Field(2, ge=0, le=1000)
+    zone_tested_share: float = Field(0.5, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if not self.reversion_partial_sigma <= self.reversion_full_sigma:
+            raise ValueError(
+                "reversion_partial_sigma must be <= reversion_full_sigma "
+                f"(got {self.reversion_partial_sigma} and {self.reversion_full_sigma})"
+            )
+        if not self.autocorrelation_range <= self.autocorrelation_trend:
+            raise ValueError(
+                "autocorrelation_range must be <= autocorrelation_trend "
+                f"(got {self.autocorrelation_range} and {self.autocorrelation_trend})"
+            )
+        return self
+
+
+class ConfluenceSettings(Section):
+    """Secondary filters scored on a candidate signal.
+
+    Two rule sets share the weights, thresholds and gate: ``rules: seed`` (default) scores
+    exactly as seed 001 §5.6 (:mod:`tapeflow.strategy.confluence_seed`, numbers in
+    ``seed``); ``rules: tapeflow`` is tapeflow's own pass/fail filters
+    (:mod:`tapeflow.strategy.confluence`, the ``max_*``/``min_*``/``fvg_*`` keys below).
+    ``docs/strategy.md`` compares them.
+
+    Attributes:
+        rules: ``seed`` or ``tapeflow``.
+        seed: the seed rules' numbers.
+        weights: per-filter weights (the seed's: 1.5 / 1.5 / 1.0 / 2.0 / 0.5 / 1.5).
         min_score: signals scoring below this are not emitted (3.0).
         low / medium / high: probability class thresholds (3 / 5 / 7).
         max_ema_distance_atr: mean-reversion filter passes when |close − EMA fast| ≤ this
@@ -212,10 +267,13 @@ class ConfluenceSettings(Section):
             returns > this (0.0).
         fvg_max_distance_atr: an unfilled FVG in the trade direction counts when its nearer
             edge is within this many ATRs of the entry (2.0).
-        min_reward_risk: an opposing zone counts as a target when its distance from the entry
-            is ≥ this multiple of the risk (entry − stop) (1.0).
+        min_reward_risk: an opposing zone becomes the signal's target when its distance
+            from the entry is ≥ this multiple of the risk (entry − stop) (1.0; both rule
+            sets; under ``tapeflow`` rules it is also the filter's condition).
     """
 
+    rules: Literal["seed", "tapeflow"] = "seed"
+    seed: SeedConfluenceSettings = SeedConfluenceSettings()
     weights: ConfluenceWeights = ConfluenceWeights()
     min_score: float = Field(3.0, ge=0)
     low: float = Field(3.0, ge=0)

@@ -144,6 +144,10 @@ class Account(Protocol):
         """Why :meth:`rate` has no price (:func:`missing_rate`)."""
         ...
 
+    def last_price(self, key: SymbolKey) -> Decimal | None:
+        """The last trade price of a market (quote), or None."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class Valuation:

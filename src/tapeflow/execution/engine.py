@@ -280,7 +280,8 @@ class ExecutionEngine:
         totals = {a: b.total for a, b in balances.items()}
         return value(totals, quote, lambda asset: self.rate(asset, quote)).total
 
-    def _last_price(self, key: SymbolKey) -> Decimal | None:
+    def last_price(self, key: SymbolKey) -> Decimal | None:
+        """The last trade price of ``key`` seen on this venue (quote), or None."""
         mark = self._marks.get(key)
         if mark is None:
             last = getattr(self.exchange, "last_price", None)
@@ -295,7 +296,7 @@ class ExecutionEngine:
             asset,
             currency,
             self._markets.values(),
-            self._last_price,
+            self.last_price,
             self.settings.reference_prices,
             self.settings.quote_asset,
         )

@@ -127,7 +127,8 @@ class PositionLimit:
 class Sizing:
     """Sizes the entry from the account equity converted into the market's quote asset at
     the current price, capped by that asset's free balance less the fee and slippage of
-    the fill (``fee_bps + slippage_bps``; see
+    the fill (``fee_bps + slippage_bps``; spot: what it buys at the higher of the signal's
+    entry and the last trade; see
     :mod:`tapeflow.execution.sizing` and :mod:`tapeflow.execution.accounts`); refuses
     naming the missing price when there is no conversion price, and below the market's
     minimum quantity or notional."""
@@ -161,14 +162,20 @@ class Sizing:
                 f"{self.currency}/{quote} ({conv.source})"
             )
         bal = balances.get(quote)
+        available = bal.free * self.spendable if bal is not None else ZERO
+        entry = ctx.signal.entry_price
+        last = self.account.last_price(ctx.key)
+        if not ctx.market.contract and last is not None and last > entry:
+            # spot spends quote at the market price, not the signal's: buy what it pays for
+            available = available * entry / last
         ctx.size = position_size(
             balance=ctx.balance,
-            entry=ctx.signal.entry_price,
+            entry=entry,
             stop=ctx.signal.stop_loss,
             direction=ctx.signal.direction,
             risk=ctx.risk,
             market=ctx.market,
-            available=bal.free * self.spendable if bal is not None else ZERO,
+            available=available,
         )
         if not ctx.size.ok:
             return refuse(f"size refused: {ctx.size.refused}")

@@ -1,7 +1,11 @@
 """The confluence score: weighted secondary filters on a candidate signal.
 
-Each filter passes or not; a passing filter adds its weight (default weights in brackets,
-maximum 8.0). For SHORT every rule is mirrored.
+Two rule sets, chosen by ``confluence.rules``: ``seed`` (the default) scores exactly as
+seed 001 §5.6 (:mod:`tapeflow.strategy.confluence_seed`); ``tapeflow`` is the set below.
+Both share the weights, the probability classes, the gate and the filter names.
+
+Under ``tapeflow`` rules each filter passes or not; a passing filter adds its weight
+(default weights in brackets, maximum 8.0). For SHORT every rule is mirrored.
 
 =========================== ======================================================= =====
 filter                      passes when (LONG)                                       [w]
@@ -33,8 +37,10 @@ from decimal import Decimal
 from typing import Any
 
 from tapeflow.config.strategy import ConfluenceSettings
+from tapeflow.strategy.confluence_seed import seed_filters
 from tapeflow.strategy.inputs import Direction, Gap, IndicatorRow, ProfileSummary, Zone
 from tapeflow.strategy.levels import LevelResult, to_decimal
+from tapeflow.strategy.targets import opposing_target
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +81,30 @@ def confluence(
     gaps: Sequence[Gap],
     s: ConfluenceSettings,
 ) -> Confluence:
-    """Score a candidate signal; see the module docstring for each rule.
+    """Score a candidate signal under ``s.rules`` (``seed``: seed 001 §5.6; ``tapeflow``:
+    the module docstring's rules). Arguments as :func:`tapeflow_confluence`; the target is
+    :func:`~tapeflow.strategy.targets.opposing_target` under either rule set."""
+    if s.rules == "tapeflow":
+        return tapeflow_confluence(direction, entry, stop, zone, row, profile, zones, gaps, s)
+    filters = seed_filters(direction, entry, row, profile, zones, gaps, s)
+    target = opposing_target(direction, entry, stop, zones, to_decimal(s.min_reward_risk))
+    filters["opposing_zone_target"]["target"] = target
+    score = round(sum(f["points"] for f in filters.values()), 10)
+    return Confluence(score, probability(score, s), filters, target)
+
+
+def tapeflow_confluence(
+    direction: Direction,
+    entry: Decimal,
+    stop: Decimal,
+    zone: Zone,
+    row: IndicatorRow,
+    profile: ProfileSummary | None,
+    zones: Sequence[Zone],
+    gaps: Sequence[Gap],
+    s: ConfluenceSettings,
+) -> Confluence:
+    """Score a candidate signal under tapeflow's rules (the module docstring).
 
     Args:
         entry: entry price (close of the evaluated candle), quote. stop: its stop, quote.
@@ -132,18 +161,7 @@ def confluence(
     )
 
     # opposing zone as target
-    risk = entry - stop if long else stop - entry
-    need = to_decimal(s.min_reward_risk) * risk
-    other = "supply" if long else "demand"
-    targets = []
-    for z in zones:
-        if z.kind != other or z.status == "broken":
-            continue
-        edge = z.low if long else z.high
-        reward = edge - entry if long else entry - edge
-        if risk > 0 and reward >= need:
-            targets.append((reward, edge))
-    target = min(targets)[1] if targets else None
+    target = opposing_target(direction, entry, stop, zones, to_decimal(s.min_reward_risk))
     put("opposing_zone_target", w.opposing_zone_target, float(target is not None), target=target)
 
     # FVG in the trade direction

@@ -158,6 +158,8 @@ class LongestFeatures:
             hurst=r["hurst"],
             mean_reversion=r["mean_reversion"],
             autocorrelation=r["autocorrelation"],
+            mean_reversion_ema=r["mean_reversion_ema"],
+            mean_reversion_sigma=r["mean_reversion_sigma"],
         )
 
     def _cached(self, name: str, build):
@@ -170,7 +172,15 @@ class LongestFeatures:
         return self._cached(
             "zones",
             lambda: [
-                Zone(z.type, z.price_low, z.price_high, z.strength, z.status, z.first_seen)
+                Zone(
+                    z.type,
+                    z.price_low,
+                    z.price_high,
+                    z.strength,
+                    z.status,
+                    z.first_seen,
+                    z.test_count,
+                )
                 for z in self.zones.live()
             ],
         )

@@ -28,6 +28,9 @@ class IndicatorRow:
         adx: ADX, Wilder 1978 (0–100). hurst: Hurst exponent, AL-corrected R/S (≈0–1).
         mean_reversion: mean-reversion strength (0–1). autocorrelation: lag-1 autocorrelation
             of log returns (−1–1).
+        mean_reversion_ema / mean_reversion_sigma: the mean (EMA of closes) and the
+            population σ of ``close − mean`` the mean-reversion distance is measured in
+            (quote); see :mod:`tapeflow.analytics.indicators`.
     """
 
     open_time: datetime | None
@@ -41,6 +44,8 @@ class IndicatorRow:
     hurst: float | None
     mean_reversion: float | None
     autocorrelation: float | None
+    mean_reversion_ema: float | None = None
+    mean_reversion_sigma: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +79,7 @@ class Zone:
         status: ``fresh`` / ``tested`` / ``broken`` for supply/demand zones; ``level`` for
             profile levels.
         first_seen: when the zone became known (UTC), if it is a supply/demand zone.
+        touches: visits (tests) of a supply/demand zone since it formed (0 = fresh).
     """
 
     kind: Literal["demand", "supply", "poc", "val", "vah"]
@@ -82,6 +88,7 @@ class Zone:
     strength: float
     status: str = "fresh"
     first_seen: datetime | None = None
+    touches: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,7 @@ from tapeflow.bus import EventBus, TradeTick
 from tapeflow.config import ConfigError, load_config
 from tapeflow.execution.accounts import missing_rate, rate, value
 from tapeflow.execution.engine import ExecutionEngine
+from tapeflow.execution.factory import create_exchange
 from tapeflow.execution.paper import PaperExchange
 from tapeflow.execution.refusals import RefusalLog
 from tapeflow.execution.settings import ExecutionSettings, RiskSettings
@@ -60,6 +61,8 @@ def settings(**kw) -> ExecutionSettings:
 
 
 async def spot_engine(store, s: ExecutionSettings, clock: Clock):
+    """A single-currency paper account built as before per-asset balances existed (so the
+    defect's test also runs on that code)."""
     paper = PaperExchange(
         "binance/spot",
         SPOT,
@@ -77,16 +80,9 @@ async def spot_engine(store, s: ExecutionSettings, clock: Clock):
 
 
 async def multi_asset_engine(store, s: ExecutionSettings, clock: Clock):
-    paper = PaperExchange(
-        "binance/spot",
-        SPOT,
-        quote_asset=s.quote_asset,
-        starting_balances=s.starting_balances,
-        reference_prices=s.reference_prices,
-        fee_bps=s.fee_bps,
-        slippage_bps=s.slippage_bps,
-        store=store,
-    )
+    """The paper exchange ``tapeflow run`` builds from ``s`` (balances per asset, reference
+    prices), at the shipped Binance spot rules."""
+    paper = await create_exchange(s, store, markets=SPOT)
     engine = ExecutionEngine(
         s, paper, store, bus=EventBus(), refusals=RefusalLog(None), clock=clock
     )

@@ -18,6 +18,7 @@ import pytest
 
 from tapeflow.app.control import ControlClient, ControlRefused, find_control
 from tapeflow.execution.pauses import STATE_NAME as PAUSES
+from tapeflow.execution.risk import STATE_NAME as RISK
 from tapeflow.state.embedded import EmbeddedStore
 from tests.control.conftest import BTC, ETH
 from tests.reconcile.run_process import REPLAY, env_with_keys, run_args, tapeflow, write_config
@@ -141,3 +142,64 @@ def test_controls_on_a_running_process(tmp_path, venue, books):
     assert find_control(tmp_path / "data") is None  # the file is removed at shutdown
     assert stored_positions(tmp_path)["e3e3e3e3"].status == "open"
     assert venue.state.positions["ETHUSDT"] == (Decimal("0.100"), books[ETH])
+
+
+def wait_for(predicate, what: str, timeout_s: float = 120.0) -> None:
+    """Poll ``predicate`` until it holds (the running process acts on its own clock)."""
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up waiting for {what}")
+        time.sleep(0.2)
+
+
+def test_risk_reset_on_a_running_process_lifts_the_breaker_once(tmp_path, venue, books):
+    """The day started at 20,000 USDT of equity; the account holds 10,000: the running
+    process trips the portfolio circuit breaker at its first risk check (closing both
+    longs), mails how to reset it, and ``tapeflow risk reset`` lifts it exactly once."""
+    from datetime import UTC, datetime
+
+    from tests.notify.mail_server import MailServer
+
+    with EmbeddedStore(tmp_path / "state.sqlite3") as store:
+        store.put_state(RISK, {"day": datetime.now(UTC).date().isoformat(),
+                               "day_start_equity": "20000", "level": "NORMAL",
+                               "peak_level": "NORMAL", "halted": False})  # fmt: skip
+    mail = MailServer().start()
+    config = write_config(tmp_path, mail_host=mail.host)
+    env = env_with_keys(venue.state)
+    proc = tapeflow(*run_args(config, venue.url, REPLAY["BTCUSDT"], REPLAY["ETHUSDT"],
+                              extra=("--speed", "1")), env=env)  # fmt: skip
+    try:
+        wait_ready(proc)
+        wait_for(lambda: (state_doc(tmp_path, RISK) or {}).get("halted"), "the breaker")
+        wait_for(lambda: any("CIRCUIT BREAKER" in r.json["subject"] for r in mail.requests),
+                 "the breaker's mail")  # fmt: skip
+        [tripped] = [r.json for r in mail.requests if "CIRCUIT BREAKER" in r.json["subject"]]
+        assert "`tapeflow risk reset`" in tripped["content"][0]["value"]
+
+        reset = cli(config, "risk", "reset", env=env)
+        assert reset.returncode == 0, reset.stderr
+        assert reset.stdout.startswith(
+            f"[running process {proc.pid}] changed\n  binance/usdm: circuit breaker reset "
+            "(was: daily drawdown 49."
+        )  # equity ~10,000 (wallet plus the longs' P&L) against 20,000
+        assert "% >= 5% (equity " in reset.stdout and "new entries allowed" in reset.stdout
+        doc = state_doc(tmp_path, RISK)
+        assert (doc["halted"], doc["peak_level"]) == (False, "NORMAL")
+        assert Decimal(doc["day_start_equity"]) < Decimal(20000)  # re-based at equity
+        again = cli(config, "risk", "reset", env=env)
+        assert "no change\n  binance/usdm: circuit breaker not tripped, nothing to reset" in (
+            again.stdout
+        )
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=300)
+        mail.stop()
+    assert proc.returncode == 0, out[-4000:]
+    assert not state_doc(tmp_path, RISK)["halted"]  # the reset held to the end of the run
+    assert {p.close_reason for p in stored_positions(tmp_path).values()} == {
+        "portfolio circuit breaker"
+    }

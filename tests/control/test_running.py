@@ -9,8 +9,10 @@ import json
 import signal
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -21,6 +23,7 @@ from tapeflow.execution.pauses import STATE_NAME as PAUSES
 from tapeflow.execution.risk import STATE_NAME as RISK
 from tapeflow.state.embedded import EmbeddedStore
 from tests.control.conftest import BTC, ETH
+from tests.notify.mail_server import MailServer
 from tests.reconcile.run_process import REPLAY, env_with_keys, run_args, tapeflow, write_config
 from tests.support.paths import REPO_ROOT
 
@@ -65,7 +68,10 @@ def test_controls_on_a_running_process(tmp_path, venue, books):
         assert info is not None and info.pid == proc.pid
         assert (tmp_path / "data" / ".tapeflow" / "control.json").stat().st_mode & 0o077 == 0
 
-        # positions: what the store holds, with the engine's trailing levels
+        # positions: what the store holds, with the engine's trailing levels and marks
+        client = ControlClient(info)
+        wait_for(lambda: all(r["mark"] for r in client.request("GET", "/positions")["positions"]),
+                 "a trade of each symbol to reach the engine")  # fmt: skip
         res = cli(config, "positions", "--json", env=env)
         assert res.returncode == 0, res.stderr
         listed = json.loads(res.stdout)
@@ -80,9 +86,9 @@ def test_controls_on_a_running_process(tmp_path, venue, books):
             assert Decimal(row["entry_price"]) == pos.entry_price == books[pos.symbol]
             trailing = Decimal(row["trailing_stop"])  # 5 % below the highest price seen
             assert trailing >= pos.entry_price * Decimal("0.95")
-            if row["mark"] is not None:
-                mark = Decimal(row["mark"])
-                assert Decimal(row["unrealized_pnl"]) == (mark - pos.entry_price) * pos.quantity
+            mark = Decimal(row["mark"])  # a replayed trade price: above the entry (2 % below)
+            assert mark > pos.entry_price
+            assert Decimal(row["unrealized_pnl"]) == (mark - pos.entry_price) * pos.quantity
 
         # no token, a wrong token: refused
         req = urllib.request.Request(f"http://{info.host}:{info.port}/positions")
@@ -146,8 +152,6 @@ def test_controls_on_a_running_process(tmp_path, venue, books):
 
 def wait_for(predicate, what: str, timeout_s: float = 120.0) -> None:
     """Poll ``predicate`` until it holds (the running process acts on its own clock)."""
-    import time
-
     deadline = time.monotonic() + timeout_s
     while not predicate():
         if time.monotonic() > deadline:
@@ -159,10 +163,6 @@ def test_risk_reset_on_a_running_process_lifts_the_breaker_once(tmp_path, venue,
     """The day started at 20,000 USDT of equity; the account holds 10,000: the running
     process trips the portfolio circuit breaker at its first risk check (closing both
     longs), mails how to reset it, and ``tapeflow risk reset`` lifts it exactly once."""
-    from datetime import UTC, datetime
-
-    from tests.notify.mail_server import MailServer
-
     with EmbeddedStore(tmp_path / "state.sqlite3") as store:
         store.put_state(RISK, {"day": datetime.now(UTC).date().isoformat(),
                                "day_start_equity": "20000", "level": "NORMAL",

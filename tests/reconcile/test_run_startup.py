@@ -5,6 +5,7 @@ replayed trades)."""
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from decimal import Decimal
 
@@ -175,3 +176,23 @@ def test_closed_meanwhile_unknown_order_and_missing_order_converge_then_trade(
     )
     assert "ETHUSDT" not in venue.state.positions
     assert status[exit_order.client_order_id] == ("exit", "filled")
+
+
+def test_unreachable_exchange_stops_the_run_before_anything_trades(tmp_path, venue):
+    """Reconciliation cannot compare anything: the run refuses to trade, in one message
+    (exit 2, no traceback), and the local books are left as they were."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed_url = f"http://127.0.0.1:{s.getsockname()[1]}"
+    local(tmp_path, position("b1b1b1b1", BTC, quantity="0.010", entry="64000.0"))
+    config = write_config(tmp_path)
+    proc = tapeflow(
+        *run_args(config, closed_url, REPLAY["BTCUSDT"]), env=env_with_keys(venue.state)
+    )
+    out, _ = proc.communicate(timeout=600)
+    assert proc.returncode == 2, out[-4000:]
+    assert "not trading: reconciliation with binance/usdm is incomplete; refusing to trade" in out
+    assert "markets could not be loaded" in out and "Traceback" not in out
+    assert venue.state.secret not in out
+    [pos], orders = stored(tmp_path)
+    assert (pos.status, orders) == ("open", [])

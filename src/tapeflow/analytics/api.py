@@ -74,6 +74,8 @@ from tapeflow.analytics.query import Query, QueryRunner, StoreRunner
 from tapeflow.analytics.timeframes import PERIODS, check_timeframe, timeframe_delta
 from tapeflow.analytics.times import TimeLike, resolve_range, to_utc_naive
 from tapeflow.store import InvalidSymbolError, SymbolKey, TickStore, UnknownSymbolError
+from tapeflow.store.owner import StoreBusyError, root_owner
+from tapeflow.store.tickstore import GAPS_SQL, SUMMARY_SQL
 
 SymbolLike = SymbolKey | str
 Symbols = SymbolLike | Sequence[SymbolLike]
@@ -95,9 +97,12 @@ def open(root: str | Path = "data", read_only: bool = True, **store_options: Any
 
     Raises:
         FileNotFoundError: ``root`` does not exist and ``read_only`` is true.
+        StoreBusyError: a ``tapeflow run`` holds the root but its endpoint is not published
+            (yet), or ``read_only`` is false while a run holds the root.
     """
     if read_only and not Path(root).is_dir():
         raise FileNotFoundError(f"no tick store at {root}")
+    owner = root_owner(root)
     if read_only:
         from tapeflow.analytics.endpoint import FlightRunner, find_endpoint
 
@@ -105,6 +110,9 @@ def open(root: str | Path = "data", read_only: bool = True, **store_options: Any
         if live is not None:
             runner = FlightRunner(live)
             return Analytics(runner, closer=runner.close)
+    if owner is not None:
+        why = "and its query endpoint is not up" if read_only else "(it opens the files read-write)"
+        raise StoreBusyError(f"{owner.describe(root)} {why}")
     store_options.setdefault("memory_limit", "1GB")
     store = TickStore(root, read_only=read_only, **store_options)
     return Analytics(StoreRunner(store), store=store, owns_store=True)
@@ -200,9 +208,10 @@ class Analytics:
         self._resolved[symbol] = key
         return key
 
-    def _run(self, key: SymbolKey, query: Query) -> pl.DataFrame:
+    def _run(self, key: SymbolKey, query: Query, *, user: bool = False) -> pl.DataFrame:
+        """``query`` on ``key`` (a user's query, where writing is impossible, if ``user``)."""
         try:
-            return self._runner.run(key, query)
+            return (self._runner.sql if user else self._runner.run)(key, query)
         except UnknownSymbolError as exc:
             if isinstance(exc, SymbolNotFoundError):
                 raise
@@ -454,17 +463,48 @@ class Analytics:
     # -- ad-hoc SQL ---------------------------------------------------------------------------
 
     def sql(self, symbol: SymbolLike, query: str, params: Sequence[Any] = ()) -> pl.DataFrame:
-        """Run one read-only ``SELECT`` (may use every view and macro of ``sql/``) on the
-        symbol's database; result as a polars frame (times as UTC).
+        """Run one read-only ``SELECT`` (or ``EXPLAIN``; may use every view and macro of
+        ``sql/``) on the symbol's database; result as a polars frame (times as UTC).
+
+        The query runs where writing is impossible (:mod:`tapeflow.store.sandbox`: the file
+        attached read-only, or a snapshot of it in the live process; no file access, locked
+        settings, one statement), so a data-modifying CTE, ``COPY … TO`` or ``read_csv``
+        fails and changes nothing.
 
         Raises:
-            ReadOnlyQueryError: not exactly one SELECT statement.
-            SymbolNotFoundError, AmbiguousSymbolError; duckdb.Error from the query.
+            ReadOnlyQueryError: not exactly one SELECT/EXPLAIN statement, or the query tried
+                to write, change a setting or reach a file.
+            SymbolNotFoundError, AmbiguousSymbolError; duckdb.Error (locally) or
+            RuntimeError (through the endpoint) from the query.
         """
         from tapeflow.analytics.endpoint import check_read_only
 
-        check_read_only(query)
-        return self._run(self.resolve(symbol), Query(query, tuple(params)))
+        check_read_only(query)  # a friendly early error; the sandbox is the protection
+        return self._run(self.resolve(symbol), Query(query, tuple(params)), user=True)
+
+    # -- store figures (``tapeflow info`` / ``tapeflow gaps``) ---------------------------------
+
+    def summary(self, symbol: SymbolLike) -> dict[str, Any]:
+        """One symbol's figures: ``rows``, ``first_ts``/``last_ts`` (UTC), ``first_id``/
+        ``last_id``, ``id_space``, ``gaps`` (ranges), ``missing_ids``, ``quarantined``,
+        ``conflicts`` (the query of :meth:`tapeflow.store.TickStore.summary`, without the
+        file size).
+
+        Raises:
+            SymbolNotFoundError, AmbiguousSymbolError.
+        """
+        key = self.resolve(symbol)
+        return self._run(key, Query(SUMMARY_SQL)).rows(named=True)[0]
+
+    def missing_ids(self, symbol: SymbolLike) -> list[tuple[int, int]]:
+        """Missing trade-id ranges ``(first_missing, last_missing)``, inclusive, ascending
+        (trade ids are contiguous per symbol, so each range is missing trades).
+
+        Raises:
+            SymbolNotFoundError, AmbiguousSymbolError.
+        """
+        frame = self._run(self.resolve(symbol), Query(GAPS_SQL))
+        return list(frame.iter_rows())
 
     # -- cache maintenance (local read-write store only) --------------------------------------
 

@@ -10,8 +10,18 @@ all meanwhile. So while ``tapeflow run`` holds the symbol files, a notebook's
 * a client (:class:`FlightRunner`) finds the file (:func:`find_endpoint`), checks that the
   process is alive, and sends each query as a Flight ticket with the token; the result
   comes back as an Arrow table;
-* only a single read-only ``SELECT`` is accepted (:func:`check_read_only`, parsed by
-  DuckDB itself); anything else is refused with ``FlightServerError`` naming the rule.
+* every query runs where writing is impossible: in a sandbox instance
+  (:mod:`tapeflow.store.sandbox`: external access off, configuration locked, a ``READ ONLY``
+  transaction, one statement) over a **snapshot** of the symbol's database that the
+  process copies from its live file (``COPY FROM DATABASE``, a consistent copy taken
+  without pausing the writers) into ``{root}/.tapeflow/snapshots/``. A snapshot serves
+  queries for up to ``snapshot_max_age_s`` (default 1 s) after it was taken, so the
+  several queries of one analytics call see the same data; then the next query takes a
+  fresh one;
+* before that, a query that is not a single ``SELECT`` or ``EXPLAIN`` statement is refused
+  early with a friendly message (:func:`check_read_only`, DuckDB's own parser) — a
+  courtesy, not the protection. Refusals come back as ``FlightServerError`` naming the
+  rule.
 
 Both sides run the same :class:`~tapeflow.analytics.query.Query`, so results are identical
 whichever path a query takes.
@@ -24,7 +34,9 @@ import logging
 import os
 import secrets
 import threading
-from dataclasses import dataclass
+import time
+import uuid
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -37,23 +49,28 @@ import pyarrow.flight as flight
 
 from tapeflow.analytics.errors import ReadOnlyQueryError
 from tapeflow.analytics.query import Query, utc_frame
-from tapeflow.store import SymbolKey, TickStore, UnknownSymbolError
+from tapeflow.store import SchemaError, SymbolKey, TickStore, UnknownSymbolError
+from tapeflow.store.sandbox import databases, open_sandbox, run_statement
 
 log = logging.getLogger(__name__)
 
 ENDPOINT_FILE = Path(".tapeflow") / "endpoint.json"
+SNAPSHOT_DIR = Path(".tapeflow") / "snapshots"
 
 
-#: What read-only queries may be: SELECT (the endpoint and ``Analytics.sql``); the CLI also
-#: allows EXPLAIN.
-SELECT_ONLY = frozenset({duckdb.StatementType.SELECT})
+#: What a user's query may be (the endpoint, ``tapeflow sql``, ``Analytics.sql``): one
+#: SELECT, or EXPLAIN of one.
+READ_KINDS = frozenset({duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN})
 
 
 def check_read_only(
-    sql: str, *, kinds: frozenset = SELECT_ONLY, single: bool = True
+    sql: str, *, kinds: frozenset = READ_KINDS, single: bool = True
 ) -> list[duckdb.Statement]:
     """Parse ``sql`` with DuckDB's own parser and accept only statements of ``kinds`` (and
     only one statement when ``single``). Returns the statements.
+
+    A friendly early error only: what makes a query unable to write is where it runs
+    (:mod:`tapeflow.store.sandbox`), not this check.
 
     Raises:
         ReadOnlyQueryError: unparseable, empty, several statements when ``single``, or a
@@ -68,7 +85,9 @@ def check_read_only(
     allowed = ", ".join(sorted(k.name for k in kinds))
     if single and len(statements) != 1:
         names = ", ".join(s.type.name for s in statements)
-        raise ReadOnlyQueryError(f"only one read query ({allowed}) is accepted, got {names}")
+        raise ReadOnlyQueryError(
+            f"only read queries ({allowed}) are accepted, one statement per query; got {names}"
+        )
     refused = sorted({s.type.name for s in statements if s.type not in kinds})
     if refused:
         raise ReadOnlyQueryError(
@@ -105,10 +124,139 @@ class _TokenMiddlewareFactory(flight.ServerMiddlewareFactory):
         return None
 
 
+@dataclass
+class _Snapshot:
+    con: duckdb.DuckDBPyConnection
+    path: Path
+    taken: float
+    databases: frozenset[str]
+    users: int = 0
+    retired: bool = False
+
+
+@dataclass
+class SnapshotSandboxes:
+    """Per symbol, a sandbox (:func:`tapeflow.store.sandbox.open_sandbox`) over a recent
+    snapshot of the live store's file; see the module docstring.
+
+    Args:
+        store: the live (read-write) store.
+        max_age_s: how long a snapshot serves queries after it was taken (seconds).
+        memory_limit, threads: DuckDB limits of each sandbox.
+    """
+
+    store: TickStore
+    max_age_s: float = 1.0
+    memory_limit: str = "512MB"
+    threads: int = 2
+    _current: dict[SymbolKey, _Snapshot] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _taking: dict[SymbolKey, threading.Lock] = field(default_factory=dict)
+
+    @property
+    def folder(self) -> Path:
+        """Where the snapshot files live."""
+        return self.store.root / SNAPSHOT_DIR
+
+    def clear(self) -> None:
+        """Remove snapshot files left by a process that was killed."""
+        for path in self.folder.glob("*.duckdb*"):
+            path.unlink(missing_ok=True)
+
+    def query(self, key: SymbolKey, sql: str, params: list[Any]) -> pa.Table:
+        """Run a user's query on a snapshot of ``key`` no older than ``max_age_s``.
+
+        Raises:
+            ReadOnlyQueryError, UnknownSymbolError, SchemaError, duckdb.Error: see
+            :func:`tapeflow.store.sandbox.run_statement`.
+        """
+        snap = self._acquire(key)
+        try:
+            return run_statement(snap.con, key, sql, params)
+        finally:
+            intact = databases(snap.con) == snap.databases
+            self._release(snap, retire=not intact)
+
+    def _fresh(self, key: SymbolKey) -> _Snapshot | None:
+        # caller holds self._lock
+        snap = self._current.get(key)
+        if snap is not None and time.monotonic() - snap.taken < self.max_age_s:
+            snap.users += 1
+            return snap
+        return None
+
+    def _acquire(self, key: SymbolKey) -> _Snapshot:
+        with self._lock:
+            snap = self._fresh(key)
+            taking = self._taking.setdefault(key, threading.Lock())
+        if snap is not None:
+            return snap
+        with taking:  # one snapshot of a symbol at a time; the others wait and share it
+            with self._lock:
+                snap = self._fresh(key)
+            if snap is not None:
+                return snap
+            snap = self._take(key)
+            with self._lock:
+                old = self._current.get(key)
+                self._current[key] = snap
+                snap.users += 1
+                if old is not None:
+                    old.retired = True
+                    if not old.users:
+                        self._dispose(old)
+            return snap
+
+    def _take(self, key: SymbolKey) -> _Snapshot:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        name = f"snap_{uuid.uuid4().hex}"
+        path = self.folder / f"{key.alias}-{name}.duckdb"
+        taken = time.monotonic()
+        with self.store.connection(key) as con:
+            con.execute(f"ATTACH '{str(path).replace(chr(39), chr(39) * 2)}' AS {name}")
+            try:
+                con.execute(f'COPY FROM DATABASE "{key.alias}" TO {name}')
+            finally:
+                con.execute(f"DETACH {name}")
+        try:
+            sandbox = open_sandbox(path, key, memory_limit=self.memory_limit, threads=self.threads)
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
+        return _Snapshot(sandbox, path, taken, databases(sandbox))
+
+    def _release(self, snap: _Snapshot, *, retire: bool = False) -> None:
+        with self._lock:
+            snap.users -= 1
+            if retire and not snap.retired:
+                snap.retired = True
+                for key, current in list(self._current.items()):
+                    if current is snap:
+                        del self._current[key]
+            if snap.retired and not snap.users:
+                self._dispose(snap)
+
+    @staticmethod
+    def _dispose(snap: _Snapshot) -> None:
+        snap.con.close()
+        snap.path.unlink(missing_ok=True)
+        snap.path.with_name(snap.path.name + ".wal").unlink(missing_ok=True)
+
+    def close(self) -> None:
+        """Close every sandbox and remove the snapshot files (once their queries end)."""
+        with self._lock:
+            for snap in self._current.values():
+                snap.retired = True
+                if not snap.users:
+                    self._dispose(snap)
+            self._current.clear()
+
+
 class _Server(flight.FlightServerBase):
-    def __init__(self, store: TickStore, location: str, token: str) -> None:
+    def __init__(self, snapshots: SnapshotSandboxes, location: str, token: str) -> None:
         super().__init__(location, middleware={"auth": _TokenMiddlewareFactory(token)})
-        self._store = store
+        self._snapshots = snapshots
+        self._store = snapshots.store
 
     def do_get(self, context, ticket):
         try:
@@ -123,11 +271,12 @@ class _Server(flight.FlightServerBase):
         except ReadOnlyQueryError as exc:
             raise flight.FlightServerError(f"refused: {exc}") from exc
         try:
-            with self._store.connection(key) as con:
-                table = con.execute(sql, params).to_arrow_table()
+            table = self._snapshots.query(key, sql, params)
         except UnknownSymbolError as exc:
             raise flight.FlightServerError(f"unknown symbol: {exc}") from exc
-        except duckdb.Error as exc:
+        except ReadOnlyQueryError as exc:
+            raise flight.FlightServerError(f"refused: {exc}") from exc
+        except (duckdb.Error, SchemaError) as exc:
             raise flight.FlightServerError(f"query failed: {exc}") from exc
         return flight.RecordBatchStream(table)
 
@@ -142,15 +291,24 @@ class QueryEndpoint:
     """Serve read-only queries on ``store`` over Arrow Flight on loopback.
 
     Use as a context manager, or :meth:`start` / :meth:`stop`. The endpoint file is written
-    after the server listens and removed on stop.
+    after the server listens and removed on stop. Queries run on snapshots
+    (:class:`SnapshotSandboxes`; ``snapshot_max_age_s`` in seconds).
     """
 
-    def __init__(self, store: TickStore, *, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        store: TickStore,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        snapshot_max_age_s: float = 1.0,
+    ) -> None:
         if host not in ("127.0.0.1", "localhost", "::1"):
             raise ValueError("the query endpoint listens on loopback only")
         self._store = store
         self._token = secrets.token_urlsafe(32)
-        self._server = _Server(store, f"grpc+tcp://{host}:{port}", self._token)
+        self._snapshots = SnapshotSandboxes(store, max_age_s=snapshot_max_age_s)
+        self._server = _Server(self._snapshots, f"grpc+tcp://{host}:{port}", self._token)
         self._host = host
         self._thread: threading.Thread | None = None
         self.path = store.root / ENDPOINT_FILE
@@ -162,6 +320,7 @@ class QueryEndpoint:
 
     def start(self) -> QueryEndpoint:
         """Serve in a background thread and publish the endpoint file."""
+        self._snapshots.clear()
         self._thread = threading.Thread(
             target=self._server.serve, name="query-endpoint", daemon=True
         )
@@ -177,6 +336,7 @@ class QueryEndpoint:
             self._server.shutdown()
             self._thread.join(timeout=10)
             self._thread = None
+        self._snapshots.close()
 
     def __enter__(self) -> QueryEndpoint:
         return self.start()
@@ -271,6 +431,11 @@ class FlightRunner:
                 raise ReadOnlyQueryError(message) from None
             raise RuntimeError(message) from None
         return utc_frame(pl.from_arrow(table))
+
+    def sql(self, key: SymbolKey, query: Query) -> pl.DataFrame:
+        """See :meth:`tapeflow.analytics.query.QueryRunner.sql` (the endpoint runs every
+        query where writing is impossible)."""
+        return self.run(key, query)
 
     def symbols(self) -> list[SymbolKey]:
         """See :meth:`tapeflow.analytics.query.QueryRunner.symbols`."""

@@ -3,6 +3,16 @@
 from __future__ import annotations
 
 from tapeflow.store import UnknownSymbolError
+from tapeflow.store.sandbox import ReadOnlyQueryError
+
+__all__ = [
+    "AmbiguousSymbolError",
+    "BucketError",
+    "InvalidRangeError",
+    "ReadOnlyQueryError",
+    "SymbolNotFoundError",
+    "UnknownTimeframeError",
+]
 
 
 class UnknownTimeframeError(ValueError):
@@ -23,7 +33,3 @@ class AmbiguousSymbolError(ValueError):
 
 class BucketError(ValueError):
     """No usable profile bucket: none given, no tick size known, or not positive."""
-
-
-class ReadOnlyQueryError(ValueError):
-    """``Analytics.sql`` was given something other than one read-only query."""

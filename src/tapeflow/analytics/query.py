@@ -3,8 +3,9 @@
 Every API method builds a :class:`Query` (SQL text over the ``sql/analytics/1NN_*.sql`` macros and
 views, plus positional parameters) and hands it to a :class:`QueryRunner`. The runner is the
 seam: :class:`StoreRunner` runs it in-process on a :class:`~tapeflow.store.TickStore`; a
-remote runner (Arrow Flight to the live process, issue #8) only has to implement the same
-two methods.
+remote runner (Arrow Flight to the live process) implements the same methods. A user's own
+SQL goes through :meth:`QueryRunner.sql`, which runs it where writing is impossible
+(:mod:`tapeflow.store.sandbox`).
 
 Results are polars DataFrames whose ``TIMESTAMP`` columns are ``Datetime("us", "UTC")``
 (DuckDB stores UTC without a zone; the zone is attached here) and whose ``DECIMAL`` columns
@@ -41,6 +42,17 @@ class QueryRunner(Protocol):
         """
         ...
 
+    def sql(self, key: SymbolKey, query: Query) -> pl.DataFrame:
+        """Result of a user's ``query`` (one statement) on ``key``'s database, run where
+        writing is impossible (same dtypes as :meth:`run`).
+
+        Raises:
+            ReadOnlyQueryError: the query tried to write, change a setting or reach a file,
+                or is not one statement.
+            UnknownSymbolError: no database for ``key``.
+        """
+        ...
+
     def symbols(self) -> list[SymbolKey]:
         """Every symbol the runner can query."""
         ...
@@ -69,6 +81,11 @@ class StoreRunner:
         """See :meth:`QueryRunner.run`."""
         with self.store.connection(key) as con:
             table = con.sql(query.sql, params=list(query.params)).to_arrow_table()
+        return utc_frame(pl.from_arrow(table))
+
+    def sql(self, key: SymbolKey, query: Query) -> pl.DataFrame:
+        """See :meth:`QueryRunner.sql` (:meth:`~tapeflow.store.TickStore.read_only_query`)."""
+        table = self.store.read_only_query(key, query.sql, query.params)
         return utc_frame(pl.from_arrow(table))
 
     def symbols(self) -> list[SymbolKey]:

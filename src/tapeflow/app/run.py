@@ -2,13 +2,15 @@
 
 Startup, in this order (nothing trades before reconciliation):
 
-1. configuration (validated) → tick store, position store, event bus, notifier;
+0. the store root is claimed (:func:`tapeflow.store.owner.claim_root`): a second run on the
+   same root fails here, at once, naming the run that holds it;
+1. configuration (validated) → tick store and its read-only query endpoint for notebooks
+   and the reading commands, position store, event bus, notifier;
 2. per venue (exchange/market of the enabled symbols): the exchange (paper by default),
    **reconciliation** of local positions/orders with it, then the execution engine
    (restores positions, trailing stops, risk state);
 3. the strategy engine (features warmed up from stored history), the candle clock (closes
-   candles on ticks and, live, on the market clock for quiet symbols), the
-   read-only query endpoint for notebooks;
+   candles on ticks and, live, on the market clock for quiet symbols);
 4. the tick source: Cryptofeed live feeds, or ``--replay`` of recorded files.
 
 Ticks flow source → writer (batched appends) and → bus ``TradeTickReceived`` → candle clock
@@ -17,9 +19,9 @@ chain; every tick also reaches the paper exchange (fills) and trailing stops.
 
 Shutdown (SIGINT/SIGTERM, or the end of a replay): stop the source, flush every batch,
 drain the bus, write pending decisions, persist execution state, stop the endpoint, close
-the stores. A restart after any shutdown, clean or not, resumes: the store is idempotent by
-trade id, ingest repairs from the last stored id, replay skips what is stored, and
-reconciliation settles what the exchange did meanwhile.
+the stores, release the root. A restart after any shutdown, clean or not, resumes: the
+store is idempotent by trade id, ingest repairs from the last stored id, replay skips what
+is stored, and reconciliation settles what the exchange did meanwhile.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from tapeflow.bus import EventBus
 from tapeflow.config.app import AppConfig
 from tapeflow.sources import ImportOptions
 from tapeflow.store import TickStore
+from tapeflow.store.owner import claim_root
 
 log = logging.getLogger(__name__)
 
@@ -206,6 +209,8 @@ async def run_app(
             (also when ``execution.flatten.enabled``); see :mod:`tapeflow.execution.flatten`.
 
     Raises:
+        tapeflow.store.owner.StoreBusyError: another run holds the store root (before
+            anything starts).
         tapeflow.sources.SourceError: a replay file is unusable (before anything trades).
         Exceptions of the ingest service if it fails for good.
     """
@@ -223,9 +228,18 @@ async def run_app(
     stop = stop or asyncio.Event()
     summary = RunSummary()
     cfg = config
-    store = TickStore(
-        cfg.store.root, pool_limit=cfg.store.pool_limit, memory_limit=cfg.store.memory_limit
-    )
+    owner = claim_root(cfg.store.root)
+    store: TickStore | None = None
+    try:
+        store = TickStore(
+            cfg.store.root, pool_limit=cfg.store.pool_limit, memory_limit=cfg.store.memory_limit
+        )
+        endpoint = QueryEndpoint(store).start()
+    except BaseException:
+        if store is not None:
+            store.close()
+        owner.release()
+        raise
     state = open_store(cfg.state)
     bus = EventBus()
     notifier = Notifier(cfg.notify)
@@ -233,7 +247,6 @@ async def run_app(
         subscribe_notifier(bus, notifier)
         notifier.start()
     venues: list[_Venue] = []
-    endpoint: QueryEndpoint | None = None
     control: ControlEndpoint | None = None
     strategy = None
     status_task: asyncio.Task | None = None
@@ -284,7 +297,6 @@ async def run_app(
         clock.subscribe()
         if not replay_paths:  # live: quiet symbols' candles close on the market clock too
             close_timer = asyncio.create_task(clock.run_close_timer(stop), name="close-timer")
-        endpoint = QueryEndpoint(store).start()
         controls = OperatorControls(
             [v.engine for v in venues], [s.key for s in cfg.enabled_symbols]
         )
@@ -345,11 +357,11 @@ async def run_app(
             await v.engine.stop()
         if control is not None:
             await control.stop()
-        if endpoint is not None:
-            endpoint.stop()
+        endpoint.stop()
         notifier.stop()
         store.close()
         state.close()
+        owner.release()
     summary.seconds = time.monotonic() - started
     return summary
 

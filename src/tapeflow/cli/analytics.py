@@ -39,6 +39,7 @@ def chart(
     from tapeflow.analytics.api import open as open_analytics
     from tapeflow.analytics.charts import render_chart
     from tapeflow.analytics.errors import SymbolNotFoundError
+    from tapeflow.store.owner import StoreBusyError
 
     level = None
     if bucket is not None:
@@ -49,7 +50,7 @@ def chart(
     try:
         with open_analytics(root) as analytics:
             path = render_chart(analytics, symbol, tf, start, end, out, bars=bars, bucket=level)
-    except (FileNotFoundError, SymbolNotFoundError, ValueError) as exc:
+    except (FileNotFoundError, SymbolNotFoundError, ValueError, StoreBusyError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
     typer.echo(f"wrote {path}")

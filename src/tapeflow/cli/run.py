@@ -16,6 +16,7 @@ from tapeflow.cli.console import console as make_console
 from tapeflow.config import ConfigError, load_config
 from tapeflow.config.loader import DEFAULT_CONFIG
 from tapeflow.sources import ImportOptions, SourceError
+from tapeflow.store.owner import StoreBusyError
 
 
 def _speed(value: str) -> float | None:
@@ -123,6 +124,9 @@ def register(app: typer.Typer) -> None:
         except ReconciliationIncomplete as exc:  # nothing traded; the report says why
             console.print(f"[red]not trading:[/red] {escape(str(exc))}")
             raise typer.Exit(2) from None
+        except StoreBusyError as exc:
+            make_console(stderr=True).print(f"[bold red]error:[/] {escape(str(exc))}")
+            raise typer.Exit(1) from None
         print_summary(console, cfg.store.root, summary)
 
 

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import datetime as dt
 import inspect
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import duckdb
 import typer
@@ -27,6 +29,10 @@ from tapeflow.store import (
     UnknownSymbolError,
 )
 from tapeflow.store.migrations import applied_versions
+from tapeflow.store.owner import StoreBusyError, root_owner
+
+if TYPE_CHECKING:
+    from tapeflow.analytics.api import Analytics
 
 
 def _console(stderr: bool = False) -> Console:
@@ -44,9 +50,6 @@ RootOption = Annotated[
         show_default=True,
     ),
 ]
-
-#: Statement types ``tapeflow sql`` runs (DuckDB's own parse of the query).
-READ_STATEMENTS = frozenset({duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN})
 
 
 def _help(command) -> str:
@@ -75,6 +78,13 @@ def register(app: typer.Typer) -> None:
 def _fail(message: str, code: int = 2) -> typer.Exit:
     _console(stderr=True).print(f"[bold red]error:[/] {message}")
     return typer.Exit(code)
+
+
+def _check_free(root: Path) -> None:
+    """Refuse to open the files read-write while a ``tapeflow run`` owns the root."""
+    owner = root_owner(root)
+    if owner is not None:
+        raise _fail(f"{owner.describe(root)}; stop it first", 1)
 
 
 def import_cmd(
@@ -107,6 +117,7 @@ def import_cmd(
     exchange, market and symbol wins over the options; a file that says nothing needs them.
     Nothing is written if any file's format or symbol cannot be told.
     """
+    _check_free(root)
     try:
         with TickStore(root) as store:
             summary = import_paths(
@@ -182,6 +193,7 @@ def download_binance_cmd(
     """
     from tapeflow.sources.download import download_and_import
 
+    _check_free(root)
     try:
         with TickStore(root) as store:
             report = download_and_import(
@@ -206,23 +218,33 @@ def download_binance_cmd(
         raise typer.Exit(1)
 
 
-def _open_read_only(root: Path) -> TickStore:
+@contextmanager
+def _open_reader(root: Path) -> Iterator[Analytics]:
+    """The store for reading: the files themselves (read-only), or, while a ``tapeflow run``
+    holds them, its query endpoint (:func:`tapeflow.open`) — the same queries either way."""
+    from tapeflow.analytics.api import open as open_analytics
+
     if not root.is_dir():
         raise _fail(f"no store at {root} (set --root or TAPEFLOW_ROOT)")
-    return TickStore(root, read_only=True)
+    try:
+        analytics = open_analytics(root)
+    except StoreBusyError as exc:
+        raise _fail(str(exc), 1) from None
+    with analytics:
+        yield analytics
 
 
-def _resolve(store: TickStore, text: str) -> SymbolKey:
+def _resolve(keys: list[SymbolKey], root: Path, text: str) -> SymbolKey:
     """``binance/usdm/BTCUSDT``, or a bare ``BTCUSDT`` if only one market has it."""
     if "/" in text or ":" in text:
         try:
             key = SymbolKey.parse(text)
         except InvalidSymbolError as exc:
             raise _fail(str(exc)) from None
-        if key not in store.symbols():
-            raise _fail(f"no data for {key} under {store.root}")
+        if key not in keys:
+            raise _fail(f"no data for {key} under {root}")
         return key
-    matches = [k for k in store.symbols() if k.symbol == text.upper()]
+    matches = [k for k in keys if k.symbol == text.upper()]
     if len(matches) != 1:
         found = ", ".join(map(str, matches)) or "none"
         raise _fail(f"{text!r} matches {found}; name it as exchange/market/SYMBOL")
@@ -230,13 +252,14 @@ def _resolve(store: TickStore, text: str) -> SymbolKey:
 
 
 def _fmt_ts(value: dt.datetime | None) -> str:
-    return value.isoformat(sep=" ", timespec="milliseconds") if value else "-"
+    # UTC (the column title says so), whichever path the value came by
+    return value.replace(tzinfo=None).isoformat(sep=" ", timespec="milliseconds") if value else "-"
 
 
 def info_cmd(root: RootOption = Path("data")) -> None:
     """Per symbol: rows, first/last trade time (UTC), id range, gaps, quarantine, conflicts,
     file size."""
-    with _open_read_only(root) as store:
+    with _open_reader(root) as store:
         keys = store.symbols()
         if not keys:
             _console().print(f"no symbols under {root}")
@@ -263,7 +286,7 @@ def info_cmd(root: RootOption = Path("data")) -> None:
         for key in keys:
             try:
                 s = store.summary(key)
-            except (duckdb.IOException, SchemaError) as exc:
+            except (duckdb.Error, SchemaError, RuntimeError) as exc:
                 raise _fail(f"{key}: {exc}") from None
             ids = f"{s['first_id']}–{s['last_id']}" if s["first_id"] is not None else "-"
             table.add_row(
@@ -277,7 +300,7 @@ def info_cmd(root: RootOption = Path("data")) -> None:
                 f"{s['missing_ids']:,}",
                 f"{s['quarantined']:,}",
                 f"{s['conflicts']:,}",
-                _size(s["file_bytes"]),
+                _size(key.path(root).stat().st_size),
             )
         _console().print(table)
 
@@ -301,16 +324,16 @@ def gaps_cmd(
     root: RootOption = Path("data"),
 ) -> None:
     """Missing trade-id ranges (trade ids are contiguous, so each range is missing trades)."""
-    with _open_read_only(root) as store:
-        keys = [_resolve(store, symbol)] if symbol else store.symbols()
+    with _open_reader(root) as store:
+        keys = [_resolve(store.symbols(), root, symbol)] if symbol else store.symbols()
         table = Table(title="missing trade ids")
         for col in ("symbol", "first missing", "last missing", "count"):
             table.add_column(col, justify="left" if col == "symbol" else "right", no_wrap=True)
         total = 0
         for key in keys:
             try:
-                gaps = store.gaps(key)
-            except SchemaError as exc:
+                gaps = store.missing_ids(key)
+            except (duckdb.Error, SchemaError, RuntimeError) as exc:
                 raise _fail(f"{key}: {exc}") from None
             for first, last in gaps:
                 table.add_row(str(key), str(first), str(last), f"{last - first + 1:,}")
@@ -331,36 +354,28 @@ def sql_cmd(
     limit: Annotated[int, typer.Option(help="Rows to print at most.")] = 50,
     root: RootOption = Path("data"),
 ) -> None:
-    """Run a read-only query on one symbol's database (tables: ticks, gaps, quarantine,
-    tick_conflicts, import_log, ...). Only SELECT/EXPLAIN statements are accepted, as
-    classified by DuckDB's own parser; the file is opened read-only as well."""
-    from tapeflow.analytics.endpoint import check_read_only  # Arrow Flight: import on use
+    """Run one read-only query on one symbol's database (tables: ticks, gaps, quarantine,
+    tick_conflicts, import_log, ...; every view and macro of sql/analytics). One SELECT or
+    EXPLAIN statement; it runs where writing is impossible (the file attached read-only, no
+    file access, settings locked), through the query endpoint while `tapeflow run` holds
+    the files."""
     from tapeflow.analytics.errors import ReadOnlyQueryError
 
-    try:
-        statements = check_read_only(query, kinds=READ_STATEMENTS, single=False)
-    except ReadOnlyQueryError as exc:
-        raise _fail(str(exc)) from None
-    with _open_read_only(root) as store:
-        key = _resolve(store, symbol)
+    with _open_reader(root) as store:
+        key = _resolve(store.symbols(), root, symbol)
         try:
-            with store.connection(key) as con:
-                for stmt in statements[:-1]:
-                    con.execute(stmt.query)
-                result = con.execute(statements[-1].query)
-                names = [d[0] for d in result.description]
-                rows = result.fetchmany(limit + 1)
-        except (duckdb.Error, SchemaError) as exc:
+            frame = store.sql(key, query)
+        except ReadOnlyQueryError as exc:
             raise _fail(str(exc)) from None
-        except UnknownSymbolError as exc:
+        except (duckdb.Error, SchemaError, UnknownSymbolError, RuntimeError) as exc:
             raise _fail(str(exc)) from None
     table = Table(title=f"{key}")
-    for name in names:
+    for name in frame.columns:
         table.add_column(name)
-    for row in rows[:limit]:
+    for row in frame.head(limit).iter_rows():
         table.add_row(*("NULL" if v is None else str(v) for v in row))
     _console().print(table)
-    if len(rows) > limit:
+    if frame.height > limit:
         _console().print(f"[dim](more rows; showing the first {limit}; use --limit)[/]")
 
 
@@ -375,6 +390,7 @@ def migrate_cmd(root: RootOption = Path("data")) -> None:
     """
     if not root.is_dir():
         raise _fail(f"no store at {root} (set --root or TAPEFLOW_ROOT)")
+    _check_free(root)
     with TickStore(root) as store:
         keys = store.symbols()
         for key in keys:

@@ -79,6 +79,7 @@ def explain(
     from tapeflow.analytics.errors import AmbiguousSymbolError, SymbolNotFoundError
     from tapeflow.config import ConfigError, load_config
     from tapeflow.config.loader import DEFAULT_CONFIG
+    from tapeflow.store.owner import StoreBusyError
 
     if root is None:
         path = config or (DEFAULT_CONFIG if DEFAULT_CONFIG.exists() else None)
@@ -100,7 +101,13 @@ def explain(
                 "ORDER BY candle_time DESC LIMIT ?",
                 [*params, last],
             )
-    except (FileNotFoundError, SymbolNotFoundError, AmbiguousSymbolError, ValueError) as exc:
+    except (
+        FileNotFoundError,
+        SymbolNotFoundError,
+        AmbiguousSymbolError,
+        ValueError,
+        StoreBusyError,
+    ) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
     rows = frame.rows(named=True)

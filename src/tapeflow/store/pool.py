@@ -127,6 +127,7 @@ class ConnectionPool:
                 self._hub.close()
                 raise
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
+        self._lent: set[str] = set()
         self._cond = threading.Condition()
         self._hits = self._misses = self._evictions = 0
         self._closed = False
@@ -171,6 +172,44 @@ class ConnectionPool:
         finally:
             self._release(entry)
 
+    @contextmanager
+    def lend(self, key: SymbolKey) -> Iterator[Path]:
+        """Detach ``key``'s file (once nobody uses it) and keep it detached while the caller
+        holds it, so that another DuckDB instance of this process may attach it (DuckDB lets
+        one instance per process attach a file); leases of ``key`` wait meanwhile.
+
+        Yields:
+            the file's path.
+
+        Raises:
+            UnknownSymbolError: the file does not exist.
+            PoolExhaustedError: the file stayed in use (or lent) for ``wait_timeout_s``.
+        """
+        alias = key.alias
+        path = key.path(self.root)
+        deadline = time.monotonic() + self._wait_timeout_s
+        with self._cond:
+            while True:
+                if self._closed:
+                    raise RuntimeError("connection pool is closed")
+                entry = self._entries.get(alias)
+                if alias not in self._lent and (entry is None or entry.users == 0):
+                    break
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not self._cond.wait(remaining):
+                    raise PoolExhaustedError(f"{key} stayed in use; cannot lend its file")
+            if not path.exists():
+                raise UnknownSymbolError(f"no database for {key} at {path}")
+            if entry is not None:
+                self._detach(entry, force=True)  # not an eviction: it comes back on next use
+            self._lent.add(alias)
+        try:
+            yield path
+        finally:
+            with self._cond:
+                self._lent.discard(alias)
+                self._cond.notify_all()
+
     def _cursor(self, alias: str) -> duckdb.DuckDBPyConnection:
         """A new hub cursor whose default database is ``alias`` and whose search path is
         that file, then the hub's own definitions."""
@@ -189,6 +228,10 @@ class ConnectionPool:
         with self._cond:
             if self._closed:
                 raise RuntimeError("connection pool is closed")
+            while alias in self._lent:  # another instance of this process has the file
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not self._cond.wait(remaining):
+                    raise PoolExhaustedError(f"{key}'s file stayed lent to a query sandbox")
             entry = self._entries.get(alias)
             if entry is not None:
                 self._hits += 1

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
@@ -14,12 +14,28 @@ import pyarrow as pa
 from tapeflow.store.catalog import define_analytics
 from tapeflow.store.migrations import check_readable, migrate
 from tapeflow.store.pool import ConnectionPool, PoolStats
+from tapeflow.store.sandbox import open_sandbox, run_statement
 from tapeflow.store.symbols import DB_FILENAME, MARKETS, InvalidSymbolError, SymbolKey
 from tapeflow.store.ticks import AppendResult, append_ticks, conform
 
 log = logging.getLogger(__name__)
 
 IdSpace = Literal["trade", "agg_trade"]
+
+#: One symbol's figures (see :meth:`TickStore.summary`), as one query of its database.
+SUMMARY_SQL = (
+    "SELECT t.rows, t.first_ts, t.last_ts, t.first_id, t.last_id,"
+    " (SELECT id_space FROM symbol_meta) AS id_space,"
+    " g.gaps, g.missing_ids,"
+    " (SELECT count(*) FROM quarantine) AS quarantined,"
+    " (SELECT count(*) FROM tick_conflicts) AS conflicts "
+    "FROM (SELECT count(*) AS rows, min(ts) AS first_ts, max(ts) AS last_ts,"
+    "  min(trade_id) AS first_id, max(trade_id) AS last_id FROM ticks) t,"
+    " (SELECT count(*) AS gaps, coalesce(sum(missing), 0)::BIGINT AS missing_ids FROM gaps) g"
+)
+
+#: Missing trade-id ranges ``(first_missing_id, last_missing_id)``, ascending.
+GAPS_SQL = "SELECT first_missing_id, last_missing_id FROM gaps ORDER BY 1"
 GapStatus = Literal["detected", "filled", "unfillable"]
 
 
@@ -59,6 +75,7 @@ class TickStore:
     ) -> None:
         self.root = Path(root)
         self.read_only = read_only
+        self.memory_limit, self.threads = memory_limit, threads
         if not read_only:
             self.root.mkdir(parents=True, exist_ok=True)
         self.pool = ConnectionPool(
@@ -109,6 +126,26 @@ class TickStore:
         """
         with self.pool.lease(key, create=create and not self.read_only) as con:
             yield con
+
+    def read_only_query(self, key: SymbolKey, sql: str, params: Sequence[Any] = ()) -> pa.Table:
+        """Run a user's query (one statement) on ``key``'s file where writing is impossible:
+        a sandbox instance that attaches the file ``READ_ONLY`` (borrowed from this store's
+        pool meanwhile), with external access off and its configuration locked
+        (:mod:`tapeflow.store.sandbox`). The analytics views and macros are available.
+
+        Raises:
+            ReadOnlyQueryError: not one statement, or it tried to write, change a setting
+                or reach a file.
+            UnknownSymbolError: no file for ``key``.
+            SchemaError: the file's schema is not this tapeflow's.
+            duckdb.Error: any other failure of the query.
+        """
+        with self.pool.lend(key) as path:
+            con = open_sandbox(path, key, memory_limit=self.memory_limit, threads=self.threads)
+            try:
+                return run_statement(con, key, sql, params)
+            finally:
+                con.close()
 
     def symbols(self) -> list[SymbolKey]:
         """Every symbol with a database under the root, sorted."""
@@ -238,12 +275,7 @@ class TickStore:
     def gaps(self, key: SymbolKey) -> list[tuple[int, int]]:
         """Missing trade-id ranges ``(first_missing, last_missing)``, inclusive, ascending."""
         with self.connection(key) as con:
-            return [
-                (a, b)
-                for a, b in con.execute(
-                    "SELECT first_missing_id, last_missing_id FROM gaps ORDER BY 1"
-                ).fetchall()
-            ]
+            return [(a, b) for a, b in con.execute(GAPS_SQL).fetchall()]
 
     def record_gap(
         self,
@@ -278,26 +310,7 @@ class TickStore:
         """One symbol's figures: rows, first/last time (UTC), id range, id space, missing ids
         and gap count, quarantined rows, conflicts, file size in bytes."""
         with self.connection(key) as con:
-            rows, first_ts, last_ts, min_id, max_id = con.execute(
-                "SELECT count(*), min(ts), max(ts), min(trade_id), max(trade_id) FROM ticks"
-            ).fetchall()[0]
-            gap_count, missing = con.execute(
-                "SELECT count(*), coalesce(sum(missing), 0) FROM gaps"
-            ).fetchall()[0]
-            quarantined = con.execute("SELECT count(*) FROM quarantine").fetchall()[0][0]
-            conflicts = con.execute("SELECT count(*) FROM tick_conflicts").fetchall()[0][0]
-            id_space = con.execute("SELECT id_space FROM symbol_meta").fetchall()[0][0]
-        return {
-            "symbol": str(key),
-            "rows": rows,
-            "first_ts": first_ts,
-            "last_ts": last_ts,
-            "first_id": min_id,
-            "last_id": max_id,
-            "id_space": id_space,
-            "gaps": gap_count,
-            "missing_ids": int(missing),
-            "quarantined": quarantined,
-            "conflicts": conflicts,
-            "file_bytes": key.path(self.root).stat().st_size,
-        }
+            result = con.execute(SUMMARY_SQL)
+            names = [d[0] for d in result.description]
+            row = dict(zip(names, result.fetchall()[0], strict=True))
+        return {"symbol": str(key), **row, "file_bytes": key.path(self.root).stat().st_size}

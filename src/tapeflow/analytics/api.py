@@ -71,6 +71,7 @@ from tapeflow.analytics.profile import (
     tick_size_query,
 )
 from tapeflow.analytics.query import Query, QueryRunner, StoreRunner
+from tapeflow.analytics.segments import DEFAULT_MAX_QUIET, check_max_quiet
 from tapeflow.analytics.timeframes import PERIODS, check_timeframe, timeframe_delta
 from tapeflow.analytics.times import TimeLike, resolve_range, to_utc_naive
 from tapeflow.store import InvalidSymbolError, SymbolKey, TickStore, UnknownSymbolError
@@ -81,7 +82,13 @@ SymbolLike = SymbolKey | str
 Symbols = SymbolLike | Sequence[SymbolLike]
 
 
-def open(root: str | Path = "data", read_only: bool = True, **store_options: Any) -> Analytics:
+def open(
+    root: str | Path = "data",
+    read_only: bool = True,
+    *,
+    max_quiet: timedelta = DEFAULT_MAX_QUIET,
+    **store_options: Any,
+) -> Analytics:
     """Open the tick store at ``root`` for analytics; close it with ``.close()`` or ``with``.
 
     Args:
@@ -90,6 +97,9 @@ def open(root: str | Path = "data", read_only: bool = True, **store_options: Any
             holds the files (DuckDB lets no other process open them then), queries go to
             its read-only query endpoint instead (:mod:`tapeflow.analytics.endpoint`):
             same API, same results.
+        max_quiet: the longest quiet stretch a continuous series fills; longer ones, and
+            missing trade ids, break it (:mod:`tapeflow.analytics.segments`; default 60
+            minutes, as the configuration's ``candles.max_quiet_minutes``).
         **store_options: passed to :class:`~tapeflow.store.TickStore` (``pool_limit``,
             ``memory_limit``, ``threads``). ``memory_limit`` defaults to ``"1GB"`` here (the
             store's own default, 192 MB, is sized for 200 files under write load; a notebook
@@ -109,13 +119,13 @@ def open(root: str | Path = "data", read_only: bool = True, **store_options: Any
         live = find_endpoint(root)
         if live is not None:
             runner = FlightRunner(live)
-            return Analytics(runner, closer=runner.close)
+            return Analytics(runner, closer=runner.close, max_quiet=max_quiet)
     if owner is not None:
         why = "and its query endpoint is not up" if read_only else "(it opens the files read-write)"
         raise StoreBusyError(f"{owner.describe(root)} {why}")
     store_options.setdefault("memory_limit", "1GB")
     store = TickStore(root, read_only=read_only, **store_options)
-    return Analytics(StoreRunner(store), store=store, owns_store=True)
+    return Analytics(StoreRunner(store), store=store, owns_store=True, max_quiet=max_quiet)
 
 
 class Analytics:
@@ -126,6 +136,10 @@ class Analytics:
         store: the local store behind ``runner``, if any (needed only by
             :meth:`refresh_candles`).
         owns_store: close ``store`` on :meth:`close`.
+        max_quiet: where continuous series break (see :func:`open`).
+
+    Raises:
+        ValueError: ``max_quiet`` is not a positive timedelta.
     """
 
     def __init__(
@@ -135,7 +149,9 @@ class Analytics:
         store: TickStore | None = None,
         owns_store: bool = False,
         closer: Callable[[], None] | None = None,
+        max_quiet: timedelta = DEFAULT_MAX_QUIET,
     ) -> None:
+        self.max_quiet = check_max_quiet(max_quiet)
         self._runner = runner
         self._store = store
         self._owns_store = owns_store
@@ -261,7 +277,11 @@ class Analytics:
         in :mod:`tapeflow.analytics.candles`), sorted by ``open_time``.
 
         Args:
-            continuous: fill intervals without trades (flat at the previous close, volume 0).
+            continuous: fill intervals without trades (flat at the previous close, volume 0)
+                inside each continuity segment; a data gap (missing trade ids, or no trades
+                for longer than ``max_quiet``) is left out, and the column ``segment``
+                (Int64, 0 for the first row, +1 after each break) tells the segments apart
+                (:mod:`tapeflow.analytics.segments`).
             closed_only: drop the forming candle (``closed`` false).
             last: keep only the last ``N`` candles (after ``closed_only``).
 
@@ -283,6 +303,7 @@ class Analytics:
                 continuous=continuous,
                 closed_only=closed_only,
                 last=last,
+                max_quiet=self.max_quiet,
             ),
         )
 
@@ -322,6 +343,7 @@ class Analytics:
                 anchor=anchor,
                 continuous=continuous,
                 closed_only=closed_only,
+                max_quiet=self.max_quiet,
             ),
         )
 
@@ -529,6 +551,8 @@ class Analytics:
     # -- detectors on the continuous closed candle frame (analytics part B) -------------------
 
     def _closed_frame(self, symbol: SymbolLike, timeframe: str, start: TimeLike, end: TimeLike):
+        """The continuous closed candles with their ``segment`` column: each detector runs
+        per continuity segment, never across a data gap."""
         return self.candles(symbol, timeframe, start, end, continuous=True, closed_only=True).drop(
             "symbol"
         )

@@ -46,12 +46,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 
 import duckdb
 import polars as pl
 
 from tapeflow.analytics.query import Query
+from tapeflow.analytics.segments import DEFAULT_MAX_QUIET, break_flags
 from tapeflow.analytics.timeframes import (
     TIMEFRAMES,
     WIDTH_US,
@@ -59,7 +59,7 @@ from tapeflow.analytics.timeframes import (
     check_timeframe,
     floor_time,
 )
-from tapeflow.analytics.times import MIN_TS
+from tapeflow.analytics.times import MAX_TS, MIN_TS
 
 #: Column order of a candle frame (after the ``symbol`` column the API adds).
 CANDLE_COLUMNS: tuple[str, ...] = (
@@ -180,10 +180,16 @@ def state_params(tf: str, state: CandleState) -> tuple:
 
 
 def sparse_query(
-    tf: str, start: datetime, end: datetime, state: CandleState, *, last: int | None = None
+    tf: str,
+    start: datetime,
+    end: datetime,
+    state: CandleState,
+    *,
+    last: int | None = None,
+    first: int | None = None,
 ) -> Query:
     """Query for the sparse candles of ``tf`` with ``open_time`` in ``[start, end)`` (naive
-    UTC), sorted; ``last=N`` keeps the last ``N``.
+    UTC), sorted; ``last=N`` keeps the last ``N``, ``first=N`` the first ``N``.
 
     A range wholly below the cache watermark reads the ``candles_<tf>`` table alone (the
     cache holds exactly the definition's rows there); otherwise ``candles_1m_fresh_at`` /
@@ -201,6 +207,8 @@ def sparse_query(
     else:
         source = f"SELECT {_SELECT} FROM candles_rollup_fresh_at(?, ?, ?, ?, ?, ?)"
         params = (tf, start, end, *state_params(tf, state))
+    if first is not None:
+        return Query(f"{source} ORDER BY open_time LIMIT {int(first)}", params)
     if last is None:
         return Query(f"{source} ORDER BY open_time", params)
     return Query(
@@ -209,56 +217,71 @@ def sparse_query(
     )
 
 
-def seed_query(tf: str, before: datetime, state: CandleState) -> Query:
-    """Query for the close of the last ``tf`` candle opening before ``before`` (one row,
-    ``close`` NULL when there is none): the price a continuous series starts flat at."""
-    if before <= state.watermarks[tf]:
-        return Query(
-            f"SELECT arg_max(close, open_time) AS close FROM candles_{tf} WHERE open_time < ?",
-            (before,),
-        )
-    return Query(
-        "SELECT arg_max(close, open_time) AS close FROM candles_fresh_at(?, ?, ?, ?, ?, ?)",
-        (tf, MIN_TS, before, *state_params(tf, state)),
-    )
-
-
 def fill_candles(
-    sparse: pl.DataFrame,
+    traded: pl.DataFrame,
     tf: str,
     first_open: datetime,
     last_open: datetime,
-    seed: Decimal | None,
     last_ts: datetime,
+    breaks: list[bool],
 ) -> pl.DataFrame:
-    """The continuous series: every ``tf`` interval from ``first_open`` to ``last_open``
-    (naive UTC, inclusive), the sparse candles where they exist, otherwise a filled candle —
-    ``open = high = low = close =`` the previous close (``seed`` before the first candle),
-    volumes and counts 0, ``vwap`` and trade ids null, ``closed`` as ``close_time <=
-    last_ts``. This is the one definition of the filled series.
+    """The continuous series: the ``tf`` intervals from ``first_open`` to ``last_open`` (naive
+    UTC, inclusive) that lie inside a segment (:mod:`tapeflow.analytics.segments`) — the
+    traded candles where they exist, otherwise a filled candle: ``open = high = low = close
+    =`` the previous close, volumes and counts 0, ``vwap`` and trade ids null, ``closed`` as
+    ``close_time <= last_ts``. An interval between two traded candles with a break between
+    them is left out (no candle is invented across a data gap). This is the one definition
+    of the filled series.
+
+    Args:
+        traded: the traded candles (candle frame, sorted), including the last one before
+            ``first_open`` and the first one after ``last_open`` when those bound quiet
+            intervals of the range (a row after the range may hold ``open_time`` only).
+        breaks: per row of ``traded``, whether the series breaks before it
+            (:func:`tapeflow.analytics.segments.break_flags`).
+
+    Returns:
+        The candle frame of the module docstring plus ``segment`` (Int64): 0 for the first
+        row, +1 after each break inside the frame.
     """
     width = timedelta(microseconds=WIDTH_US[tf])
-    grid = pl.datetime_range(
-        first_open.replace(tzinfo=UTC),
-        last_open.replace(tzinfo=UTC),
-        interval=width,
-        eager=True,
-        time_unit="us",
-        time_zone="UTC",
-    ).alias("open_time")
-    frame = grid.to_frame().join(sparse, on="open_time", how="left", maintain_order="left")
-    schema = sparse.schema
+    schema = traded.schema
+    columns = [c for c in traded.columns if c != "segment"]
+    lo, hi = first_open.replace(tzinfo=UTC), last_open.replace(tzinfo=UTC)
+    nxt = pl.col("open_time").shift(-1)
+    runs = (
+        traded.select("open_time")
+        .with_columns(brk=pl.Series(breaks, dtype=pl.Boolean))
+        .with_columns(
+            segment=pl.col("brk").cum_sum().cast(pl.Int64),
+            run_end=pl.when(nxt.is_not_null() & ~pl.col("brk").shift(-1, fill_value=True))
+            .then(nxt - width)
+            .otherwise(pl.col("open_time")),
+        )
+    )
+    grid = runs.select(
+        pl.datetime_ranges(
+            "open_time", "run_end", interval=width, time_unit="us", time_zone="UTC"
+        ).alias("open_time"),
+        "segment",
+    ).explode("open_time")
+    frame = grid.join(traded.select(columns), on="open_time", how="left", maintain_order="left")
     carried = pl.col("close").forward_fill()
-    if seed is not None:
-        carried = carried.fill_null(pl.lit(seed, dtype=schema["close"]))
     zero = [c for c in _FILLED_ZERO if c in schema]
-    return frame.with_columns(
-        pl.col("open_time").add(width).alias("close_time"),
-        *(pl.coalesce(c, carried).cast(schema[c]).alias(c) for c in ("open", "high", "low")),
-        carried.cast(schema["close"]).alias("close"),
-        *(pl.col(c).fill_null(0).cast(schema[c]) for c in zero),
-        (pl.col("open_time") + width <= last_ts.replace(tzinfo=UTC)).alias("closed"),
-    ).select(sparse.columns)
+    filled = (
+        frame.with_columns(
+            pl.col("open_time").add(width).alias("close_time"),
+            *(pl.coalesce(c, carried).cast(schema[c]).alias(c) for c in ("open", "high", "low")),
+            carried.cast(schema["close"]).alias("close"),
+            *(pl.col(c).fill_null(0).cast(schema[c]) for c in zero),
+            (pl.col("open_time") + width <= last_ts.replace(tzinfo=UTC)).alias("closed"),
+        )
+        .filter(pl.col("open_time").is_between(lo, hi))
+        .select(*columns, "segment")
+    )
+    if filled.height:
+        filled = filled.with_columns(pl.col("segment") - filled["segment"][0])
+    return filled
 
 
 _FILLED_ZERO = (
@@ -285,6 +308,7 @@ def closed_from_cache(
     *,
     last: int,
     continuous: bool,
+    max_quiet: timedelta = DEFAULT_MAX_QUIET,
 ) -> pl.DataFrame | None:
     """The last ``last`` closed candles from the ``candles_<tf>`` table in one query, or None
     when that cannot be answered from the cache alone.
@@ -329,15 +353,54 @@ def closed_from_cache(
     last_open = ceil_time(min(end, watermark), tf) - width
     first_open = max(ceil_time(start, tf), last_open - (last - 1) * width)
     cut = rows["open_time"].search_sorted(first_open.replace(tzinfo=UTC))
-    window = rows.slice(cut)
-    if window.height == (last_open - first_open) // width + 1:
-        return window  # every interval traded: nothing to fill
-    seed = rows["close"][cut - 1] if cut else None
-    if seed is None:  # no trade before the window anywhere: start at the first candle
-        if window.height == 0:
-            return window
-        first_open = window["open_time"][0].replace(tzinfo=None)
-    return fill_candles(window, tf, first_open, last_open, seed, watermark)
+    if rows.height == cut or rows["open_time"][-1] != last_open.replace(tzinfo=UTC):
+        return None  # quiet at the end: the general path looks at the forming candle too
+    # the row before the window (if any) seeds quiet intervals at its start; fewer rows
+    # than asked for means nothing traded before them in the range
+    traded = rows.slice(max(cut - 1, 0))
+    breaks = break_flags(run, traded, tf, max_quiet)
+    return fill_candles(traded, tf, first_open, last_open, watermark, breaks)
+
+
+def continuous_candles(
+    run: Runner,
+    sparse: pl.DataFrame,
+    tf: str,
+    first_open: datetime,
+    last_open: datetime,
+    state: CandleState,
+    max_quiet: timedelta = DEFAULT_MAX_QUIET,
+) -> pl.DataFrame:
+    """The continuous series of ``tf`` from ``first_open`` to ``last_open`` (naive UTC,
+    inclusive; ``last_open`` at most the interval holding the last tick) from the sparse
+    candles of that range: :func:`fill_candles` with the breaks of
+    :func:`~tapeflow.analytics.segments.break_flags`.
+
+    Quiet intervals at the start of the range need the last traded candle before it (one
+    query; none before: the series starts at the first candle), quiet intervals at the end
+    the first traded candle after it (one query; none: the tape's end), to know whether they
+    lie inside a segment.
+    """
+    width = timedelta(microseconds=WIDTH_US[tf])
+    parts = [sparse]
+    times = sparse["open_time"]
+    if sparse.height == 0 or times[0].replace(tzinfo=None) > first_open:
+        parts.insert(0, run(sparse_query(tf, MIN_TS, first_open, state, last=1)))
+    if sparse.height == 0 or times[-1].replace(tzinfo=None) < last_open:
+        after = run(sparse_query(tf, last_open + width, MAX_TS, state, first=1))
+        if after.height == 0 and state.last_ts is not None:
+            # the last ticks are of a kind candles leave out: the tape ends in that interval
+            end = floor_time(state.last_ts, tf).replace(tzinfo=UTC)
+            after = pl.DataFrame([pl.Series("open_time", [end], dtype=times.dtype)])
+        parts.append(after)
+    traded = pl.concat(parts, how="diagonal")
+    breaks = break_flags(run, traded, tf, max_quiet)
+    return fill_candles(traded, tf, first_open, last_open, state.last_ts, breaks)
+
+
+def with_segment(frame: pl.DataFrame) -> pl.DataFrame:
+    """A sparse candle frame with the ``segment`` column of a continuous one (all 0)."""
+    return frame.with_columns(pl.lit(0, dtype=pl.Int64).alias("segment"))
 
 
 def read_candles(
@@ -351,6 +414,7 @@ def read_candles(
     continuous: bool = False,
     closed_only: bool = False,
     last: int | None = None,
+    max_quiet: timedelta = DEFAULT_MAX_QUIET,
 ) -> pl.DataFrame:
     """Candles of ``tf`` with ``open_time`` in ``[start, end)`` (naive UTC) of the symbol
     ``run`` queries: the candle frame of the module docstring.
@@ -371,13 +435,16 @@ def read_candles(
     check_timeframe(tf)
     check_last(last)
     if state is None and hint is not None and closed_only and last is not None:
-        frame = closed_from_cache(run, tf, start, end, hint, last=last, continuous=continuous)
+        frame = closed_from_cache(
+            run, tf, start, end, hint, last=last, continuous=continuous, max_quiet=max_quiet
+        )
         if frame is not None:
             return frame
     state = state or read_state(run, hint)
     hi = state.closed_end(tf, end) if closed_only else state.tape_end(tf, end)
     if state.last_ts is None or start >= hi:
-        return run(sparse_query(tf, start, start, state))
+        empty = run(sparse_query(tf, start, start, state))
+        return with_segment(empty) if continuous else empty
     width = timedelta(microseconds=WIDTH_US[tf])
     if not continuous:
         if last is None:
@@ -392,16 +459,9 @@ def read_candles(
     if last is not None:
         first_open = max(first_open, last_open - (last - 1) * width)
     if first_open > last_open:
-        return run(sparse_query(tf, start, start, state))
+        return with_segment(run(sparse_query(tf, start, start, state)))
     sparse = run(sparse_query(tf, first_open, last_open + width, state))
-    seed = None
-    if sparse.height == 0 or sparse["open_time"][0].replace(tzinfo=None) > first_open:
-        seed = run(seed_query(tf, first_open, state))["close"][0]
-        if seed is None:  # nothing traded before: the series starts at the first candle
-            if sparse.height == 0:
-                return sparse
-            first_open = sparse["open_time"][0].replace(tzinfo=None)
-    return fill_candles(sparse, tf, first_open, last_open, seed, state.last_ts)
+    return continuous_candles(run, sparse, tf, first_open, last_open, state, max_quiet)
 
 
 @dataclass(frozen=True, slots=True)

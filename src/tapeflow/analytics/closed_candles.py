@@ -13,11 +13,16 @@ high       Decimal or Float64                highest trade price
 low        Decimal or Float64                lowest trade price
 close      Decimal or Float64                last trade price
 closed     Boolean (optional)                False for the still-forming last interval
+segment    Int64 (optional)                  continuity segment (:mod:`~tapeflow.analytics.
+                                             segments`); absent = one segment
 ========== ================================= ============================================
 
 Rows with ``closed == False`` are provisional and are dropped: every result here is a function
-of closed candles only. Indicator math runs in Float64; pattern *boundaries* (gap, zone and
-order-block edges) are candle prices and stay exact as :class:`~decimal.Decimal`.
+of closed candles only. Where ``segment`` changes the series breaks at a data gap: every
+detector runs on each segment on its own (:func:`segments`), so no indicator, gap, zone or
+swing joins candles across a break. Indicator math runs in Float64; pattern *boundaries*
+(gap, zone and order-block edges) are candle prices and stay exact as
+:class:`~decimal.Decimal`.
 """
 
 from __future__ import annotations
@@ -95,6 +100,21 @@ def closed_candles(candles: pl.DataFrame, as_of: datetime | None = None) -> pl.D
     if times.len() > 1 and not (times.diff().drop_nulls().dt.total_microseconds() > 0).all():
         raise CandleFrameError("open_time must be strictly increasing (sorted, no duplicates)")
     return frame
+
+
+def segments(frame: pl.DataFrame) -> list[pl.DataFrame]:
+    """The validated frame cut into its continuity segments, oldest first (the whole frame
+    when it has no ``segment`` column). Detectors run on each one separately."""
+    if "segment" not in frame.columns or frame.height == 0:
+        return [frame]
+    return frame.partition_by("segment", maintain_order=True)
+
+
+def last_segment(frame: pl.DataFrame) -> pl.DataFrame:
+    """The candles of the validated frame's last continuity segment (see :func:`segments`)."""
+    if "segment" not in frame.columns or frame.height == 0:
+        return frame
+    return frame.filter(pl.col("segment") == frame["segment"][-1])
 
 
 def float_prices(frame: pl.DataFrame) -> pl.DataFrame:

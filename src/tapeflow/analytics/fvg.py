@@ -44,6 +44,7 @@ from tapeflow.analytics.closed_candles import (
     closed_candles,
     iter_candles,
     price_dtype,
+    segments,
 )
 from tapeflow.analytics.indicators import atr_series
 from tapeflow.analytics.price_ladder import PriceLadder
@@ -315,6 +316,8 @@ def fvgs(
 
     Args:
         candles: the continuous closed candle frame; rows with ``closed = False`` are ignored.
+            Each continuity segment is searched on its own: no gap spans a data gap, and a
+            gap's fill state is as of the last candle of its segment.
         as_of: last candle open time to use (UTC); default the last closed candle. Nothing in
             the result depends on later candles.
         min_ticks, tick_size, min_pct, min_atr, atr_period: size filters (see module).
@@ -334,8 +337,8 @@ def fvgs(
     """
     params = FvgParams(min_ticks, tick_size, min_pct, min_atr, atr_period)
     frame = closed_candles(candles, as_of)
-    tracker = run_tracker(frame, params)
-    return fvgs_frame(tracker.gaps(), price_dtype(frame))
+    found = [g for part in segments(frame) for g in run_tracker(part, params).gaps()]
+    return fvgs_frame(found, price_dtype(frame))
 
 
 def run_tracker(frame: pl.DataFrame, params: FvgParams | None = None) -> FvgTracker:

@@ -61,7 +61,7 @@ from datetime import datetime
 import numpy as np
 import polars as pl
 
-from tapeflow.analytics.closed_candles import Candle, closed_candles, float_prices
+from tapeflow.analytics.closed_candles import Candle, closed_candles, float_prices, segments
 
 _BLOCK = 8192  # windows per block in the vectorised rolling statistics (bounds memory)
 
@@ -141,6 +141,8 @@ def indicators(
     Args:
         candles: the continuous closed candle frame (``open_time``, ``open/high/low/close`` as
             Decimal or Float64, optional ``closed``); rows with ``closed = False`` are dropped.
+            Each continuity segment (optional ``segment``) starts afresh: every indicator
+            warms up again after a data gap.
 
     Returns:
         One row per closed candle, sorted by ``open_time``. Columns: ``open_time``
@@ -164,7 +166,8 @@ def indicators(
         mr_sigma,
         mr_horizon,
     )
-    return _compute(closed_candles(candles), params)[0]
+    parts = segments(closed_candles(candles))
+    return pl.concat([_compute(part, params)[0] for part in parts])
 
 
 def ema_series(x: pl.Series, n: int) -> pl.Series:

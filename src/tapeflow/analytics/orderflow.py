@@ -58,6 +58,7 @@ from tapeflow.analytics.candles import (
 )
 from tapeflow.analytics.errors import InvalidRangeError
 from tapeflow.analytics.query import Query
+from tapeflow.analytics.segments import DEFAULT_MAX_QUIET
 from tapeflow.analytics.timeframes import check_timeframe, floor_time
 from tapeflow.analytics.times import to_utc_naive
 
@@ -139,18 +140,27 @@ def read_order_flow(
     anchor: Anchor = "none",
     continuous: bool = False,
     closed_only: bool = False,
+    max_quiet: timedelta = DEFAULT_MAX_QUIET,
 ) -> pl.DataFrame:
     """Order-flow frame (module docstring) of the symbol ``run`` queries: the state
     (:func:`~tapeflow.analytics.candles.read_state`, unless given), then
     :func:`order_flow_query`; for a ``continuous`` series also the continuous candles, whose
-    quiet intervals are filled by :func:`fill_order_flow`."""
+    quiet intervals are filled by :func:`fill_order_flow` (only inside continuity segments,
+    as the candles: :mod:`tapeflow.analytics.segments`)."""
     check_timeframe(tf)
     kind, anchor_ts = check_anchor(anchor)
     state = state or read_state(run, hint)
     if not continuous:
         return run(order_flow_query(tf, start, end, state, anchor=anchor, closed_only=closed_only))
     grid = read_candles(
-        run, tf, start, end, state=state, continuous=True, closed_only=closed_only
+        run,
+        tf,
+        start,
+        end,
+        state=state,
+        continuous=True,
+        closed_only=closed_only,
+        max_quiet=max_quiet,
     ).select("open_time", "close_time", "closed")
     # flows from the anchor on, so quiet intervals at the start carry the anchored CVD
     since = {"day": floor_time(start, "1d"), "ts": min(start, anchor_ts or start)}.get(kind, start)

@@ -45,6 +45,7 @@ from tapeflow.analytics.closed_candles import (
     iter_candles,
     price_dtype,
     records_frame,
+    segments,
 )
 from tapeflow.analytics.price_ladder import PriceLadder
 
@@ -280,9 +281,10 @@ def swings(
         confirmation order.
     """
     frame = closed_candles(candles, as_of)
-    tracker = run_tracker(frame, StructureParams(swing_bars=swing_bars))
+    params = StructureParams(swing_bars=swing_bars)
+    found = [s for part in segments(frame) for s in run_tracker(part, params).swings]
     schema = {"kind": pl.String, "price": price_dtype(frame), "at": _TS, "confirmed_at": _TS}
-    return records_frame(tracker.swings, schema)
+    return records_frame(found, schema)
 
 
 def structure_breaks(
@@ -295,7 +297,8 @@ def structure_breaks(
         the broken swing price), ``swing_at`` and ``broken_at`` (Datetime), in time order.
     """
     frame = closed_candles(candles, as_of)
-    tracker = run_tracker(frame, StructureParams(swing_bars=swing_bars))
+    params = StructureParams(swing_bars=swing_bars)
+    found = [b for part in segments(frame) for b in run_tracker(part, params).breaks]
     schema = {
         "direction": pl.String,
         "kind": pl.String,
@@ -303,7 +306,7 @@ def structure_breaks(
         "swing_at": _TS,
         "broken_at": _TS,
     }
-    return records_frame(tracker.breaks, schema)
+    return records_frame(found, schema)
 
 
 def order_block_schema(price: pl.DataType = DEFAULT_PRICE_DTYPE) -> dict[str, pl.DataType]:
@@ -349,5 +352,6 @@ def order_blocks(
         CandleFrameError: the frame breaks the closed-candle contract.
     """
     frame = closed_candles(candles, as_of)
-    tracker = run_tracker(frame, StructureParams(swing_bars, ob_lookback))
-    return order_blocks_frame(tracker.order_blocks(), price_dtype(frame))
+    params = StructureParams(swing_bars, ob_lookback)
+    found = [b for part in segments(frame) for b in run_tracker(part, params).order_blocks()]
+    return order_blocks_frame(found, price_dtype(frame))

@@ -61,6 +61,7 @@ from tapeflow.analytics.closed_candles import (
     iter_candles,
     price_dtype,
     records_frame,
+    segments,
 )
 from tapeflow.analytics.indicators import atr_series
 from tapeflow.analytics.price_ladder import PriceLadder
@@ -371,8 +372,8 @@ def zones(
         base_body_ratio, max_base, departure_atr, rejection_wick_ratio, rejection_atr, atr_period
     )
     frame = closed_candles(candles, as_of)
-    tracker = run_tracker(frame, params)
-    return zones_frame(tracker.zones(), price_dtype(frame))
+    found = [z for part in segments(frame) for z in run_tracker(part, params).zones()]
+    return zones_frame(found, price_dtype(frame))
 
 
 def run_tracker(frame: pl.DataFrame, params: ZoneParams | None = None) -> ZoneTracker:

@@ -6,11 +6,13 @@ merged over it (see :mod:`tapeflow.config.loader`) and validated as a :class:`Sy
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 from typing import Self
 
 from pydantic import Field, field_validator, model_validator
 
+from tapeflow.analytics.segments import DEFAULT_MAX_QUIET_MINUTES
 from tapeflow.config.base import Section
 from tapeflow.config.risk import RiskSettings
 from tapeflow.config.strategy import StrategySettings
@@ -34,6 +36,26 @@ class ProfileSettings(Section):
     value_area_pct: float = Field(70.0, gt=0, lt=100)
 
 
+class CandleSettings(Section):
+    """How the symbol's continuous candle series treat quiet stretches
+    (:mod:`tapeflow.analytics.segments`).
+
+    Attributes:
+        max_quiet_minutes: the longest stretch without trades (1–10080 minutes, default 60)
+            that still counts as normal trading: quiet candles inside it are filled flat at
+            the previous close (as Binance klines are); a longer one — or any missing trade
+            id — breaks the series, and the strategy warms up again after it. In whole
+            candles: ``max_quiet_minutes // timeframe`` empty candles are filled.
+    """
+
+    max_quiet_minutes: int = Field(DEFAULT_MAX_QUIET_MINUTES, ge=1, le=10_080)
+
+    @property
+    def max_quiet(self) -> timedelta:
+        """``max_quiet_minutes`` as a timedelta."""
+        return timedelta(minutes=self.max_quiet_minutes)
+
+
 class SymbolSettings(Section):
     """Everything a symbol can set; also the shape of ``defaults:``.
 
@@ -51,6 +73,7 @@ class SymbolSettings(Section):
     timeframes: Timeframes = Timeframes()
     risk: RiskSettings = RiskSettings()
     profile: ProfileSettings = ProfileSettings()
+    candles: CandleSettings = CandleSettings()
 
     @field_validator("exchange")
     @classmethod

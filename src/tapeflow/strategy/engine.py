@@ -31,6 +31,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import polars as pl
+
+from tapeflow.analytics.closed_candles import iter_candles
 from tapeflow.bus import (
     CandleClosed,
     ConnectionRestored,
@@ -209,12 +212,26 @@ class StrategyEngine:
         width = timeframe_delta(tf)
         stop = floor_time(end, width)
         start = stop - width * rt.config.strategy.detection.history_candles
-        frame = reads.closed_candles_frame(con(), tf, start, stop)
-        rt.features = LongestFeatures.from_history(frame, rt.params)
+        seg = reads.segment_candles(con(), tf, start, stop, rt.config.candles.max_quiet)
+        self._restart(rt, seg)
+        first = rt.features.first_open_time or seg.segment_start
+        if rt.features.data_gap is None and first is not None and first > start:
+            # the segment began inside the window: data before it is behind a gap (or none)
+            before = reads.last_candle_before(con(), tf, first)
+            rt.features.data_gap = None if before is None else (before, first)
         rt.profile_key = None
         self._mark_fed(rt, con, stop)
         if rt.price_step is None:
             rt.price_step = reads.price_step(con())
+
+    @staticmethod
+    def _restart(rt: SymbolRuntime, seg: reads.SegmentRead) -> None:
+        """Features from the current segment's candles alone (warming up again after a data
+        gap: nothing before the break is used)."""
+        rt.features = LongestFeatures.from_history(seg.candles, rt.params)
+        if seg.gap_before is not None and seg.segment_start is not None:
+            rt.features.data_gap = (seg.gap_before, seg.segment_start)
+        rt.profile_key = None
 
     @staticmethod
     def _mark_fed(rt: SymbolRuntime, con: LazyConnection, stop: datetime) -> None:
@@ -242,10 +259,21 @@ class StrategyEngine:
         if start is None or (stop - start) // width > rt.config.strategy.detection.history_candles:
             self._rebuild(rt, con, now)
             return
-        for candle in reads.new_closed_candles(
-            con(), rt.config.timeframes.longest, start, stop, rt.cache
-        ):
-            rt.features.update(candle)
+        tf = rt.config.timeframes.longest
+        seg = reads.segment_candles(con(), tf, last or start, stop, rt.config.candles.max_quiet)
+        times = seg.candles["open_time"]
+        if last is None or seg.broken or (times.len() and times[0] != last):
+            # a data gap since the last candle fed (or nothing fed yet): start over from the
+            # candles after it, which are all the current segment has
+            gap = rt.features.data_gap
+            self._restart(rt, seg)
+            if last is not None and rt.features.data_gap is None and seg.segment_start:
+                rt.features.data_gap = (last, seg.segment_start)
+            elif last is None and rt.features.data_gap is None:
+                rt.features.data_gap = gap
+        else:
+            for candle in iter_candles(seg.candles.filter(pl.col("open_time") >= start)):
+                rt.features.update(candle)
         self._mark_fed(rt, con, stop)
 
     def _profile(self, rt: SymbolRuntime, con: LazyConnection) -> ProfileSummary | None:
@@ -323,7 +351,7 @@ class StrategyEngine:
                 context=rt.features.summary(),
             )
 
-        regime = regime_level(row, s.regime)
+        regime = regime_level(row, s.regime, data_gap=rt.features.data_gap)
         levels.append(regime)
         direction = regime.direction
         if not (regime.passed or self.all_levels):

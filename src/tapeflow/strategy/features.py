@@ -16,7 +16,12 @@ from datetime import datetime
 
 import polars as pl
 
-from tapeflow.analytics.closed_candles import Candle, closed_candles, iter_candles
+from tapeflow.analytics.closed_candles import (
+    Candle,
+    closed_candles,
+    iter_candles,
+    last_segment,
+)
 from tapeflow.analytics.fvg import FvgParams, FvgTracker
 from tapeflow.analytics.indicators import IndicatorParams, IndicatorTracker
 from tapeflow.analytics.structure import StructureParams, StructureTracker
@@ -75,6 +80,10 @@ class LongestFeatures:
             — EMA, Wilder smoothing — start there), ``None`` before any.
         last_open_time: open time (UTC) of the last candle fed, ``None`` before any.
         candles_seen: candles fed so far.
+        data_gap: ``(last candle before, first candle after)`` (open times, UTC) of the data
+            gap these features start after, or ``None``: the engine builds features from one
+            continuity segment only (:mod:`tapeflow.analytics.segments`), so after a gap
+            they warm up again.
     """
 
     def __init__(self, params: FeatureParams) -> None:
@@ -87,18 +96,20 @@ class LongestFeatures:
         self.first_open_time: datetime | None = None
         self.last_open_time: datetime | None = None
         self.candles_seen = 0
+        self.data_gap: tuple[datetime, datetime] | None = None
         self._derived: dict[str, object] = {}  # per-candle cache of the views below
 
     @classmethod
     def from_history(cls, candles: pl.DataFrame, params: FeatureParams) -> LongestFeatures:
         """Features after every closed candle of ``candles`` (one batch indicator pass, the
-        pattern trackers fed candle by candle with that pass's ATR).
+        pattern trackers fed candle by candle with that pass's ATR). Only the frame's last
+        continuity segment is used (its ``segment`` column): nothing before a data gap.
 
         Raises:
             tapeflow.analytics.closed_candles.CandleFrameError: on a malformed frame.
         """
         feats = cls(params)
-        frame = closed_candles(candles)
+        frame = last_segment(closed_candles(candles))
         if frame.height == 0:
             return feats
         feats.indicators, rows = IndicatorTracker.from_frame(frame, params.indicators)
@@ -199,7 +210,8 @@ class LongestFeatures:
         return self._cached("gaps", build)
 
     def summary(self) -> dict:
-        """For the decision log: candles fed (first, last, count) and the live zones, FVGs
+        """For the decision log: candles fed (first, last, count), the data gap they start
+        after (``data_gap``: ``[last before, first after]`` or None) and the live zones, FVGs
         and order blocks (computed once per candle fed)."""
         return self._cached(
             "summary",
@@ -207,6 +219,7 @@ class LongestFeatures:
                 "candles": self.candles_seen,
                 "first_candle": self.first_open_time,
                 "last_candle": self.last_open_time,
+                "data_gap": list(self.data_gap) if self.data_gap else None,
                 "zones": len(self.live_zones()),
                 "fvgs": len(self.live_gaps()),
                 "order_blocks": sum(

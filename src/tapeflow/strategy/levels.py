@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import ROUND_CEILING, Decimal
 from typing import Any
 
@@ -62,7 +63,12 @@ def to_decimal(x: float) -> Decimal:
 # --------------------------------------------------------------------------- 1. regime
 
 
-def regime_level(row: IndicatorRow, s: RegimeSettings) -> LevelResult:
+def regime_level(
+    row: IndicatorRow,
+    s: RegimeSettings,
+    *,
+    data_gap: tuple[datetime, datetime] | None = None,
+) -> LevelResult:
     """Level 1: the longest timeframe's regime.
 
     Rule (issue #5): *ranging* if any of ``adx < min_adx`` (trend too weak), ``atr_pct <
@@ -74,7 +80,9 @@ def regime_level(row: IndicatorRow, s: RegimeSettings) -> LevelResult:
 
     A ``mean_reversion`` of ``None`` (no 2σ excursion resolved in its window) is no evidence
     of mean reversion and does not make the market ranging. Any other indicator ``None``
-    (history too short) fails the level as ``warming_up``.
+    (history too short) fails the level as ``warming_up``; with ``data_gap`` (the last
+    candle before and first after the data gap the features restarted at, UTC) the reason
+    says so: the indicators are warming up again after a break in the data.
 
     Returns:
         passed with ``direction`` set when trending; metrics ``regime`` (uptrend /
@@ -96,9 +104,15 @@ def regime_level(row: IndicatorRow, s: RegimeSettings) -> LevelResult:
     missing = [k for k in required if metrics[k] is None or math.isnan(metrics[k])]
     if missing:
         metrics["regime"] = "warming_up"
-        return LevelResult(
-            "regime", False, f"warming up: {', '.join(missing)} not yet defined", metrics
-        )
+        why = "warming up"
+        if data_gap is not None:
+            before, after = data_gap
+            metrics["data_gap"] = [before, after]
+            why = (
+                f"warming up after a data gap (no data between {before:%Y-%m-%d %H:%M} and "
+                f"{after:%Y-%m-%d %H:%M} UTC)"
+            )
+        return LevelResult("regime", False, f"{why}: {', '.join(missing)} not yet defined", metrics)
     because = []
     if row.adx < s.min_adx:
         because.append(f"adx {row.adx:.4g} < {s.min_adx:g}")

@@ -9,6 +9,7 @@ datetimes out; DuckDB parameters are naive UTC.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
@@ -17,10 +18,10 @@ import duckdb
 import polars as pl
 
 from tapeflow.analytics.candles import read_candles, read_state
-from tapeflow.analytics.closed_candles import Candle, iter_candles
 from tapeflow.analytics.orderflow import flow_window_query
 from tapeflow.analytics.profile import build_profiles, profile_levels_query, tick_size_query
 from tapeflow.analytics.query import Query, utc_frame
+from tapeflow.analytics.segments import DEFAULT_MAX_QUIET
 from tapeflow.analytics.times import MIN_TS, to_utc_naive
 from tapeflow.config.timeframes import timeframe_delta
 from tapeflow.strategy.inputs import Bar, Flow, ProfileSummary
@@ -68,16 +69,22 @@ _FRAME_COLUMNS = (
     "buy_volume",
     "sell_volume",
     "closed",
+    "segment",
 )
 
 
 def closed_candles_frame(
-    con: duckdb.DuckDBPyConnection, tf: str, start: datetime, end: datetime
+    con: duckdb.DuckDBPyConnection,
+    tf: str,
+    start: datetime,
+    end: datetime,
+    max_quiet: timedelta = DEFAULT_MAX_QUIET,
 ) -> pl.DataFrame:
     """Closed continuous candles of ``tf`` with ``open_time`` in ``[start, end)`` — the
     candle frame of :mod:`tapeflow.analytics.candles` (``open_time`` Datetime UTC, prices
     Decimal(18, 8), ``volume`` / ``buy_volume`` / ``sell_volume`` Decimal(38, 8), ``closed``
-    Boolean), oldest first. Served from the candle cache when it covers the range."""
+    Boolean, ``segment`` Int64: breaks at data gaps, :mod:`tapeflow.analytics.segments`),
+    oldest first. Served from the candle cache when it covers the range."""
     frame = read_candles(
         runner(con),
         tf,
@@ -85,8 +92,75 @@ def closed_candles_frame(
         to_utc_naive(end),
         continuous=True,
         closed_only=True,
+        max_quiet=max_quiet,
     )
     return frame.select(_FRAME_COLUMNS)
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentRead:
+    """What :func:`segment_candles` found.
+
+    Attributes:
+        candles: the closed continuous candles of the *current* segment in the range (the
+            frame of :func:`closed_candles_frame`), oldest first; empty when the segment the
+            tape is in at the range's end has no closed candle there yet.
+        broken: a break lies in the range: candles before it were left out.
+        gap_before: open time (UTC) of the last candle before that break, if one was seen.
+        segment_start: open time (UTC) of the current segment's first candle, if seen.
+    """
+
+    candles: pl.DataFrame
+    broken: bool
+    gap_before: datetime | None
+    segment_start: datetime | None
+
+
+def segment_candles(
+    con: duckdb.DuckDBPyConnection,
+    tf: str,
+    start: datetime,
+    stop: datetime,
+    max_quiet: timedelta = DEFAULT_MAX_QUIET,
+) -> SegmentRead:
+    """The closed ``tf`` candles with ``open_time`` in ``[start, stop)`` (``stop`` a ``tf``
+    boundary, UTC) that belong to the continuity segment the tape is in at ``stop``: the
+    candle opening at ``stop`` (the forming one) is read too, and when a break separates it
+    from the closed ones they are an older segment and left out — the strategy never decides
+    on prices from before a data gap. A quiet forming candle (no trade yet) tells nothing:
+    the closed candles' last segment is then the current one.
+    """
+    width = timeframe_delta(tf)
+    frame = read_candles(
+        runner(con),
+        tf,
+        to_utc_naive(start),
+        to_utc_naive(stop) + width,
+        continuous=True,
+        max_quiet=max_quiet,
+    )
+    if frame.height == 0:
+        return SegmentRead(frame.select(_FRAME_COLUMNS), False, None, None)
+    current = frame["segment"][-1]
+    stop_utc = _aware(stop)
+    closed = frame.filter(pl.col("open_time") < stop_utc)
+    earlier = closed.filter(pl.col("segment") < current)
+    here = frame.filter(pl.col("segment") == current)
+    keep = closed.filter((pl.col("segment") == current) & pl.col("closed"))
+    return SegmentRead(
+        candles=keep.select(_FRAME_COLUMNS),
+        broken=earlier.height > 0,
+        gap_before=earlier["open_time"][-1] if earlier.height else None,
+        segment_start=here["open_time"][0],
+    )
+
+
+def last_candle_before(
+    con: duckdb.DuckDBPyConnection, tf: str, before: datetime
+) -> datetime | None:
+    """Open time (UTC) of the last traded ``tf`` candle opening before ``before``, if any."""
+    frame = read_candles(runner(con), tf, MIN_TS, to_utc_naive(before), last=1)
+    return frame["open_time"][0] if frame.height else None
 
 
 class CacheHint:
@@ -109,37 +183,6 @@ class CacheHint:
         (watermark,) = _one(con, "SELECT candle_watermark(?)", [tf])
         self.watermarks[tf] = watermark
         return watermark >= end
-
-
-def new_closed_candles(
-    con: duckdb.DuckDBPyConnection,
-    tf: str,
-    start: datetime,
-    end: datetime,
-    hint: CacheHint | None = None,
-) -> list[Candle]:
-    """The closed continuous ``tf`` candles with ``open_time`` in ``[start, end)`` as exact
-    :class:`~tapeflow.analytics.closed_candles.Candle` rows, oldest first — the engine's
-    per-candle feature update.
-
-    Hot path: when the cache covers the range and the ``candles_<tf>`` table has a row for
-    every interval of it, those rows *are* the continuous series (nothing to fill) and are
-    read directly; otherwise :func:`closed_candles_frame` builds them.
-    """
-    width = timeframe_delta(tf)
-    s, e = to_utc_naive(start), to_utc_naive(end)
-    expected = (e - s) // width
-    if expected <= 0:
-        return []
-    if (hint or CacheHint()).covers(con, tf, e):
-        rows = con.execute(
-            f"SELECT open_time, open, high, low, close FROM candles_{tf} "
-            "WHERE open_time >= ? AND open_time < ? ORDER BY open_time",
-            [s, e],
-        ).fetchall()
-        if len(rows) == expected:
-            return [Candle(_aware(t), o, h, lo, c) for t, o, h, lo, c in rows]
-    return list(iter_candles(closed_candles_frame(con, tf, start, end)))
 
 
 def recent_bars(

@@ -38,7 +38,11 @@ INSURANCE_FUND / ADL / NA trades). ``quote_volume`` is ``sum(price * quantity)``
 quote asset volume for spot and USD-M; for COIN-M, where quantity counts contracts, it is
 price times contracts (Binance's COIN-M kline reports base asset volume there instead).
 *Continuous* series fill intervals without trades with
-``open = high = low = close =`` the previous close, volumes 0, counts 0.
+``open = high = low = close =`` the previous close, volumes 0, counts 0 — inside a continuity
+segment only: where trade ids are missing or the symbol was quiet for longer than
+``max_quiet`` the series breaks, nothing is filled, and an extra column ``segment`` (Int64; 0
+for the first row, +1 after each break) tells the segments apart
+(:mod:`tapeflow.analytics.segments`).
 """
 
 from __future__ import annotations

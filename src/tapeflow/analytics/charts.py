@@ -115,7 +115,9 @@ def load_chart_data(
             the last ``bars`` candles before ``end``.
         bucket: profile level size (quote); default :func:`profile_bucket`.
 
-    The continuous candle series is used (empty intervals drawn flat). CVD is anchored at
+    The continuous candle series is used (empty intervals drawn flat; a data gap is not
+    drawn: the candles on either side of it stand next to each other with a dotted line
+    between them, :mod:`tapeflow.analytics.segments`). CVD is anchored at
     the first charted candle. The profile covers the trades of the charted candles. FVGs and
     zones are detected on the charted closed candles (their state as of the last one).
 
@@ -227,6 +229,10 @@ def draw_chart(data: ChartData) -> Figure:
         zorder=4,
     )
     _draw_profile_lines(ax, data, right)
+    if "segment" in c.columns:  # data gaps: the candles on either side are drawn adjacent
+        for i in np.flatnonzero(np.diff(c["segment"].to_numpy())):
+            for axis in (ax, ax_cvd):
+                axis.axvline(i + 0.5, color="0.35", linestyle=":", linewidth=1.2, zorder=2)
     ax.set_xlim(-1, right)
     ax.set_ylim(ymin, ymax)
     ax.set_ylabel("price (quote)")

@@ -64,6 +64,7 @@ class SymbolSettings(Section):
         market: market of that exchange (``spot``, ``usdm``, ``coinm``, ...); usually given per
             symbol, may come from ``defaults:``.
         enabled: a disabled symbol is validated but neither ingested nor traded.
+        strategy / timeframes / risk / profile / candles: the sections of the same names.
     """
 
     exchange: str = "binance"

@@ -260,7 +260,16 @@ class StrategyEngine:
             self._rebuild(rt, con, now)
             return
         tf = rt.config.timeframes.longest
-        seg = reads.segment_candles(con(), tf, last or start, stop, rt.config.candles.max_quiet)
+        fresh = reads.continued_candles(
+            con(), tf, last or start, stop, rt.cache, include_last=last is None
+        )
+        if fresh is not None:  # the cache proves the series runs on: no data gap since
+            for candle in fresh:
+                rt.features.update(candle)
+            self._mark_fed(rt, con, stop)
+            return
+        quiet = rt.config.candles.max_quiet
+        seg = reads.segment_candles(con(), tf, last or start, stop, quiet)
         times = seg.candles["open_time"]
         if last is None or seg.broken or (times.len() and times[0] != last):
             # a data gap since the last candle fed (or nothing fed yet): start over from the

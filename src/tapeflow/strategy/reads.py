@@ -18,6 +18,7 @@ import duckdb
 import polars as pl
 
 from tapeflow.analytics.candles import read_candles, read_state
+from tapeflow.analytics.closed_candles import Candle
 from tapeflow.analytics.orderflow import flow_window_query
 from tapeflow.analytics.profile import build_profiles, profile_levels_query, tick_size_query
 from tapeflow.analytics.query import Query, utc_frame
@@ -131,11 +132,12 @@ def segment_candles(
     the closed candles' last segment is then the current one.
     """
     width = timeframe_delta(tf)
+    s, e = to_utc_naive(start), to_utc_naive(stop)
     frame = read_candles(
         runner(con),
         tf,
-        to_utc_naive(start),
-        to_utc_naive(stop) + width,
+        s,
+        e + width,
         continuous=True,
         max_quiet=max_quiet,
     )
@@ -153,6 +155,47 @@ def segment_candles(
         gap_before=earlier["open_time"][-1] if earlier.height else None,
         segment_start=here["open_time"][0],
     )
+
+
+def continued_candles(
+    con: duckdb.DuckDBPyConnection,
+    tf: str,
+    last: datetime,
+    stop: datetime,
+    hint: CacheHint | None = None,
+    *,
+    include_last: bool = False,
+) -> list[Candle] | None:
+    """The engine's per-candle update, when it is cheap to prove there is no break: the
+    closed ``tf`` candles opening after ``last`` (the last candle fed; from ``last`` on with
+    ``include_last``, when nothing was fed yet) and before ``stop`` (UTC), as exact
+    :class:`~tapeflow.analytics.closed_candles.Candle` rows, oldest first — or ``None`` when
+    that cannot be told from the candle cache alone.
+
+    One query (when the cache covers the range) reads the cached rows from ``last`` on and
+    the first counted trade id of the candle forming at ``stop``: if every interval traded
+    and the trade ids run on without a hole into the forming candle, no data gap lies
+    between (:mod:`tapeflow.analytics.segments`) and those rows are the continuous series.
+    Otherwise (a quiet interval, an id jump, no cache) the caller asks
+    :func:`segment_candles`.
+    """
+    width = timeframe_delta(tf)
+    s, e = to_utc_naive(last), to_utc_naive(stop)
+    if e <= s or not (hint or CacheHint()).covers(con, tf, e):
+        return None
+    rows = con.execute(
+        "SELECT open_time, open, high, low, close, first_trade_id, last_trade_id, "
+        "(SELECT min(trade_id) FROM kline_ticks WHERE ts >= ? AND ts < ?) "
+        f"FROM candles_{tf} WHERE open_time >= ? AND open_time < ? ORDER BY open_time",
+        [e, e + width, s, e],
+    ).fetchall()
+    if len(rows) != (e - s) // width:
+        return None
+    after = [r[5] for r in rows[1:]] + [rows[-1][7]]
+    if any(nxt is not None and nxt != r[6] + 1 for r, nxt in zip(rows, after, strict=True)):
+        return None
+    fed = rows if include_last else rows[1:]
+    return [Candle(_aware(t), o, h, lo, c) for t, o, h, lo, c, *_ in fed]
 
 
 def last_candle_before(

@@ -55,9 +55,8 @@ def xrpeth_ticks() -> tuple[TradeTick, ...]:
 
 def settings(**kw) -> ExecutionSettings:
     kw.setdefault("risk", RiskSettings(risk_per_trade=Decimal("0.01")))  # cap 20 % of equity
-    return ExecutionSettings(
-        market="spot", risk_check_interval_s=0, stop_persist_interval_s=0, **kw
-    )
+    kw.setdefault("risk_check_interval_s", 0)
+    return ExecutionSettings(market="spot", stop_persist_interval_s=0, **kw)
 
 
 async def spot_engine(store, s: ExecutionSettings, clock: Clock):
@@ -313,3 +312,63 @@ async def test_spot_cap_buys_at_the_last_trade_when_the_market_ran_above_the_sig
     await feed(engine, clock, ticks[ENTRY_AT : ENTRY_AT + 1])
     assert engine.book.get(res.position.position_id).status == "open"
     assert paper.balances()["XRP"] == want
+
+
+async def test_live_xrp_eth_is_sized_at_the_ethusdt_trade_the_engine_saw(store):
+    """Live (ccxt against the local Binance server, holding 10,000 USDT and 50 ETH): the
+    conversion price is the last ETHUSDT trade on the venue's stream; before one arrives,
+    sizing refuses naming it."""
+    from tapeflow.execution.ccxt_adapter import CcxtExchange, Credentials
+    from tests.servers.binance_rest import make_app, running_server
+    from tests.servers.binance_trading import TradingState, add_trading_routes
+
+    ticks = xrpeth_ticks()
+    eth = real_ticks("spot", "ETHUSDT", "20240809")[0]
+    eth_tick = TradeTick(
+        key=ETHUSDT, trade_id=eth.trade_id, ts=ticks[0].ts, price=eth.price,
+        quantity=eth.quantity, side=eth.side,
+    )  # fmt: skip
+    state = TradingState()
+    state.spot_balances = {"USDT": Decimal(10_000), "ETH": Decimal(50), "XRP": Decimal(0)}
+    state.set_price("spot", "XRPETH", ticks[ENTRY_AT].price)
+    app = make_app(symbols={"spot": ["XRPETH", "ETHUSDT"]})
+    add_trading_routes(app, state)
+    async with running_server(app) as url:
+        ex = CcxtExchange.create(
+            "binance",
+            "spot",
+            credentials=Credentials(state.api_key, state.secret),
+            api_base_url=url,
+        )
+        clock = Clock()
+        s = settings(mode="live", risk_check_interval_s=3600)  # no balance call per tick
+        engine = ExecutionEngine(
+            s, ex, store, bus=EventBus(), refusals=RefusalLog(None), clock=clock
+        )
+        await engine.start()
+        try:
+            await feed(engine, clock, ticks[:ENTRY_AT])
+            entry = ticks[ENTRY_AT - 1].price
+            early = await engine.on_signal(long_signal(entry, entry - Decimal("0.0001")))
+            assert (early.refused_by, early.reason) == (
+                "sizing",
+                "cannot size: no price of ETH in USDT: no trade of binance/spot/ETHUSDT seen "
+                "yet and no execution.reference_prices.ETH",
+            )
+            await feed(engine, clock, [eth_tick])
+            sig = long_signal(entry, entry - Decimal("0.0001"))
+            sig = TradeSignal(
+                sig.key, sig.direction, sig.entry_price, sig.stop_loss,
+                datetime(2019, 10, 11, 1, 8, tzinfo=UTC), sig.strategy,
+            )  # fmt: skip
+            res = await engine.on_signal(sig)
+        finally:
+            await engine.stop()
+    # by hand: (10,000 + 50 × P) USDT / P = 10,000 / P + 50 ETH; 1 % over 0.0001 ETH/XRP
+    equity_eth = (Decimal(10_000) + 50 * eth.price) / eth.price
+    want = (equity_eth * Decimal("0.01") / Decimal("0.0001")).quantize(1, rounding=ROUND_DOWN)
+    assert res.accepted, res.reason
+    assert res.entry_order.quantity == want == Decimal(5372)
+    fill = ticks[ENTRY_AT].price
+    assert state.spot_balances["ETH"] == Decimal(50) - want * fill
+    assert state.spot_balances["XRP"] == want * (1 - Decimal("0.001"))  # fee in XRP

@@ -92,6 +92,28 @@ _FILTERS: dict[tuple[str, str], list[dict]] = {
         {"filterType": "MAX_NUM_ORDERS", "maxNumOrders": 200},
         {"filterType": "MAX_NUM_ALGO_ORDERS", "maxNumAlgoOrders": 5},
     ],
+    ("spot", "XRPETH"): [  # as configs/markets/binance.yaml
+        {
+            "filterType": "PRICE_FILTER",
+            "minPrice": "0.00000010",
+            "maxPrice": "1000.00000000",
+            "tickSize": "0.00000010",
+        },
+        {
+            "filterType": "LOT_SIZE",
+            "minQty": "1.00000000",
+            "maxQty": "90000000.00000000",
+            "stepSize": "1.00000000",
+        },
+        {
+            "filterType": "NOTIONAL",
+            "minNotional": "0.00100000",
+            "applyMinToMarket": True,
+            "maxNotional": "9000000.00000000",
+            "applyMaxToMarket": False,
+            "avgPriceMins": 5,
+        },
+    ],
     ("spot", "ETHUSDT"): [
         {
             "filterType": "PRICE_FILTER",

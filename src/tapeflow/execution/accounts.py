@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Protocol
 
+from tapeflow.execution.exchange import Balance
 from tapeflow.execution.markets import MarketRules
 from tapeflow.store.symbols import SymbolKey
 
@@ -132,8 +133,8 @@ def missing_rate(asset: str, currency: str, markets: Iterable[MarketRules]) -> s
 class Account(Protocol):
     """What sizing asks of an account (the execution engine provides it)."""
 
-    async def equity(self) -> Decimal:
-        """Account value in the account currency."""
+    async def equity(self, balances: Mapping[str, Balance] | None = None) -> Decimal:
+        """Account value in the account currency (live: from ``balances`` when given)."""
         ...
 
     def rate(self, asset: str, currency: str) -> Rate | None:

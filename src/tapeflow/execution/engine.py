@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -36,7 +36,7 @@ from tapeflow.bus import (
 from tapeflow.execution.accounts import Rate, missing_rate, rate, value
 from tapeflow.execution.chain import ChainResult, SignalContext
 from tapeflow.execution.errors import ExecutionError
-from tapeflow.execution.exchange import Exchange
+from tapeflow.execution.exchange import Balance, Exchange
 from tapeflow.execution.handlers import ChainServices, build_chain
 from tapeflow.execution.lifecycle import PositionLifecycle
 from tapeflow.execution.markets import MarketRules
@@ -267,15 +267,17 @@ class ExecutionEngine:
         last_price = getattr(self.exchange, "last_price", None)
         return last_price(key) if callable(last_price) else None
 
-    async def equity(self) -> Decimal:
+    async def equity(self, balances: Mapping[str, Balance] | None = None) -> Decimal:
         """Account equity in the account currency (``quote_asset``): paper: exact, from its
-        own books; live: the exchange's balances (futures: margin balance, wallet plus
-        unrealized P&L), every asset valued at its price in the account currency (see
-        :mod:`tapeflow.execution.accounts`; an asset without a price counts 0)."""
+        own books; live: the exchange's balances (``balances`` when the caller fetched them
+        already; futures: margin balance, wallet plus unrealized P&L), every asset valued
+        at its price in the account currency (see :mod:`tapeflow.execution.accounts`; an
+        asset without a price counts 0)."""
         paper_equity = getattr(self.exchange, "equity", None)
         if callable(paper_equity):
             return paper_equity()
-        balances = await self.exchange.fetch_balance()
+        if balances is None:
+            balances = await self.exchange.fetch_balance()
         quote = self.settings.quote_asset
         totals = {a: b.total for a, b in balances.items()}
         return value(totals, quote, lambda asset: self.rate(asset, quote)).total

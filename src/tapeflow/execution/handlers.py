@@ -148,7 +148,7 @@ class Sizing:
         try:
             ctx.market = self.exchange.market(ctx.key)
             balances = await self.exchange.fetch_balance()
-            equity = await self.account.equity()
+            equity = await self.account.equity(balances)
         except ExecutionError as exc:
             return refuse(f"cannot size: {exc}")
         quote = ctx.market.quote

@@ -19,9 +19,11 @@ from pathlib import Path
 import pytest
 import yaml
 
+import tapeflow
 from tapeflow.ingest.recovery import rest_table
 from tapeflow.ingest.rest import RestTrade
 from tapeflow.store import SymbolKey, TickStore
+from tapeflow.store.owner import StoreBusyError, claim_root
 from tests.ingest.conftest import API_KEY, API_KEY_ENV, assert_exact, feeds_for, ingest_harness
 from tests.servers.binance_rest import make_app, running_server
 from tests.servers.binance_ws import BinanceWsServer, Tape
@@ -50,6 +52,12 @@ async def _wait_until(cond, *, timeout: float) -> None:
     async with asyncio.timeout(timeout):
         while not cond():
             await asyncio.sleep(0.05)
+
+
+def _stored_through_endpoint(root: Path) -> int:
+    """Ticks stored, as a reader sees them while ingest holds the files."""
+    with tapeflow.open(root) as ta:
+        return sum(ta.summary(key)["rows"] for key in ta.symbols())
 
 
 def _stored_in_last_status(log: Path) -> int:
@@ -92,6 +100,10 @@ async def test_sigkill_mid_stream_then_restart_loses_and_doubles_nothing(tape_ju
             # a store that was never written has no last id to resume from: kill only once
             # the first run has committed something (the status line counts stored ticks)
             await _wait_until(lambda: _stored_in_last_status(log) > 0, timeout=60)
+            # it owns the root: another owner is refused, readers go through its endpoint
+            with pytest.raises(StoreBusyError, match=f"another tapeflow ingest \\(pid {first.pid}"):
+                claim_root(root)
+            assert await asyncio.to_thread(_stored_through_endpoint, root) > 0
             first.send_signal(signal.SIGKILL)
             assert await first.wait() == -signal.SIGKILL
             killed_at = ws.position

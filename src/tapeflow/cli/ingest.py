@@ -3,8 +3,10 @@
 Prints a one-line status every ``ingest.status_interval_s`` seconds (ticks/s, queue depth,
 per-symbol lag, gaps). SIGINT/SIGTERM stop it cleanly: feeds stop, every batch is flushed,
 running repairs finish (or stay in the gap ledger for the next start), the store is closed.
-A second signal abandons the clean stop. Exit codes: 0 clean stop, 1 ingest failed, 2 bad
-configuration.
+A second signal abandons the clean stop. Like ``tapeflow run`` it owns the store root while
+it runs (a second ingest or run on the root is refused) and serves the read-only query
+endpoint, so the reading commands and notebooks read the files meanwhile. Exit codes: 0
+clean stop, 1 ingest failed or the root is held by another process, 2 bad configuration.
 
 Also runnable as ``python -m tapeflow.cli.ingest --config FILE``.
 """
@@ -20,12 +22,14 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from tapeflow.bus import EventBus
 from tapeflow.ingest import IngestService, load_ingest_config
 from tapeflow.ingest.settings import IngestConfigError, IngestFileConfig
 from tapeflow.ingest.writer import tune_gil_switch_interval
 from tapeflow.store import TickStore
+from tapeflow.store.owner import StoreBusyError, claim_root
 
 log = logging.getLogger("tapeflow.ingest")
 
@@ -84,10 +88,18 @@ async def run_ingest(cfg: IngestFileConfig, console: Console) -> int:
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, on_signal, sig.name)
+    from tapeflow.analytics.endpoint import QueryEndpoint  # Arrow Flight: import on use
+
     tune_gil_switch_interval()  # store threads get the GIL back sooner from the busy loop
+    try:  # one owner per store root, as `tapeflow run`
+        owner = claim_root(cfg.store.root, command="ingest")
+    except StoreBusyError as exc:
+        console.print(f"[bold red]error:[/] {escape(str(exc))}")
+        return 1
     store = TickStore(
         cfg.store.root, pool_limit=cfg.store.pool_limit, memory_limit=cfg.store.memory_limit
     )
+    endpoint = QueryEndpoint(store).start()  # the reading commands and notebooks use it
     bus = EventBus()
     await bus.start()
     symbols = ", ".join(str(k) for f in cfg.feeds for k in f.symbol_keys())
@@ -100,7 +112,9 @@ async def run_ingest(cfg: IngestFileConfig, console: Console) -> int:
         return 1
     finally:
         await bus.stop()
+        endpoint.stop()
         store.close()
+        owner.release()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
     return 0

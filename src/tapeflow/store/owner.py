@@ -36,15 +36,17 @@ class _Probed(BlockingIOError):
 
 @dataclass(frozen=True)
 class RootOwner:
-    """The process holding a store root: its id and when it started (UTC)."""
+    """The process holding a store root: its id, when it started (UTC) and its command
+    (``run``, or ``ingest`` for live ingest alone)."""
 
     pid: int
     started: datetime | None
+    command: str = "run"
 
     def describe(self, root: str | Path) -> str:
         """``another tapeflow run (pid N, started …) holds ROOT``."""
         when = self.started.strftime("%Y-%m-%d %H:%M:%S UTC") if self.started else "unknown"
-        return f"another tapeflow run (pid {self.pid}, started {when}) holds {root}"
+        return f"another tapeflow {self.command} (pid {self.pid}, started {when}) holds {root}"
 
 
 class RootLock:
@@ -74,7 +76,9 @@ def _read_owner(fd: int) -> RootOwner:
         data = json.loads(os.read(fd, 4096).decode() or "{}")
         started = data.get("started")
         return RootOwner(
-            int(data.get("pid", 0)), datetime.fromisoformat(started) if started else None
+            int(data.get("pid", 0)),
+            datetime.fromisoformat(started) if started else None,
+            str(data.get("command", "run")),
         )
     except (ValueError, TypeError):  # being written right now
         return RootOwner(0, None)
@@ -101,8 +105,9 @@ def _lock_exclusive(fd: int) -> None:
         raise
 
 
-def claim_root(root: str | Path) -> RootLock:
-    """Take the exclusive lock of ``root`` for this process (creating ``root/.tapeflow``).
+def claim_root(root: str | Path, command: str = "run") -> RootLock:
+    """Take the exclusive lock of ``root`` for this process (creating ``root/.tapeflow``),
+    recording ``command`` (what the owner is: ``run`` or ``ingest``) with its pid.
 
     A lock held for a moment by a reader's probe (:func:`root_owner`) is waited for (up to
     0.5 s); a live owner fails the claim at once.
@@ -130,7 +135,9 @@ def claim_root(root: str | Path) -> RootLock:
     except BaseException:
         os.close(fd)
         raise
-    body = json.dumps({"pid": os.getpid(), "started": datetime.now(UTC).isoformat()})
+    body = json.dumps(
+        {"pid": os.getpid(), "started": datetime.now(UTC).isoformat(), "command": command}
+    )
     os.ftruncate(fd, 0)
     os.pwrite(fd, body.encode(), 0)
     return RootLock(fd, path)

@@ -16,7 +16,8 @@ from tests.reconcile.run_process import local
 
 BTC, ETH = "binance/usdm/BTCUSDT", "binance/usdm/ETHUSDT"
 #: The stored longs: (position id, symbol, quantity); entries 2 % below the first trade,
-#: trailing 5 % (the replay does not reach the stops).
+#: trailing 5 %, initial stop 10 % below and target 10 % above the entry (the replay reaches
+#: none of them).
 LONGS = (("b1b1b1b1", BTC, "0.010"), ("e3e3e3e3", ETH, "0.100"))
 
 
@@ -43,6 +44,8 @@ def books(tmp_path: Path, venue, first_prices) -> dict[str, Decimal]:
         entry = (first_prices[name] * Decimal("0.98")).quantize(Decimal("0.01"))
         entries[symbol] = entry
         venue.state.positions[name] = (Decimal(qty), entry)
+        stop, target = ((entry * Decimal(f)).quantize(Decimal("0.01")) for f in ("0.9", "1.1"))
         local(tmp_path, position(pid, symbol, quantity=qty, entry=str(entry),
-                                 trailing_distance_pct=Decimal(5)))  # fmt: skip
+                                 trailing_distance_pct=Decimal(5), stop_price=stop,
+                                 target_price=target))  # fmt: skip
     return entries

@@ -84,6 +84,8 @@ def test_controls_on_a_running_process(tmp_path, venue, books):
             assert (row["symbol"], row["direction"], row["status"]) == (pos.symbol, "long", "open")
             assert Decimal(row["quantity"]) == pos.quantity
             assert Decimal(row["entry_price"]) == pos.entry_price == books[pos.symbol]
+            assert Decimal(row["stop_price"]) == pos.stop_price
+            assert Decimal(row["target_price"]) == pos.target_price
             trailing = Decimal(row["trailing_stop"])  # 5 % below the highest price seen
             assert trailing >= pos.entry_price * Decimal("0.95")
             mark = Decimal(row["mark"])  # a replayed trade price: above the entry (2 % below)

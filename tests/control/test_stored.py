@@ -30,9 +30,11 @@ def test_controls_on_the_stored_state(tmp_path, venue, books):
     listed = json.loads(cli(config, "positions", "--json", *url, env=env).stdout)
     assert listed["source"] == "stored state (no running process)"
     stored = stored_positions(tmp_path)
-    assert {r["position_id"]: (r["symbol"], Decimal(r["quantity"]), Decimal(r["entry_price"]))
+    assert {r["position_id"]: (r["symbol"], Decimal(r["quantity"]), Decimal(r["entry_price"]),
+                               Decimal(r["stop_price"]), Decimal(r["target_price"]))
             for r in listed["positions"]} == {
-        p.position_id: (p.symbol, p.quantity, p.entry_price) for p in stored.values()
+        p.position_id: (p.symbol, p.quantity, p.entry_price, p.stop_price, p.target_price)
+        for p in stored.values()
     }  # fmt: skip
     for row in listed["positions"]:  # the stop armed at the entry: 5 % below it
         assert Decimal(row["trailing_stop"]) == Decimal(row["entry_price"]) * Decimal("0.95")

@@ -127,7 +127,7 @@ class OperatorControls:
                         "entry_price": _text(pos.entry_price),
                         "stop_price": _text(pos.stop_price),
                         "trailing_stop": _text(stop.stop_price if stop is not None else None),
-                        "target_price": _text(getattr(pos, "target_price", None)),
+                        "target_price": _text(pos.target_price),
                         "mark": _text(mark),
                         "unrealized_pnl": _text(upnl),
                         "opened_at": pos.opened_at.isoformat() if pos.opened_at else None,

@@ -7,18 +7,21 @@ Startup, in this order (nothing trades before reconciliation):
 1. configuration (validated) → tick store and its read-only query endpoint for notebooks
    and the reading commands, position store, event bus, notifier;
 2. per venue (exchange/market of the enabled symbols): the exchange (paper by default),
-   **reconciliation** of local positions/orders with it, then the execution engine
-   (restores positions, trailing stops, risk state);
+   **reconciliation** of local positions/orders with it (the report printed and mailed; an
+   incomplete one stops the run), then the execution engine (restores positions, trailing
+   stops, risk state);
 3. the strategy engine (features warmed up from stored history), the candle clock (closes
-   candles on ticks and, live, on the market clock for quiet symbols);
+   candles on ticks and, live, on the market clock for quiet symbols), the operator
+   control endpoint (:mod:`tapeflow.app.control`);
 4. the tick source: Cryptofeed live feeds, or ``--replay`` of recorded files.
 
 Ticks flow source → writer (batched appends) and → bus ``TradeTickReceived`` → candle clock
 (flush, refresh candles, ``CandleClosed``) → strategy (``SignalGenerated``) → execution
 chain; every tick also reaches the paper exchange (fills) and trailing stops.
 
-Shutdown (SIGINT/SIGTERM, or the end of a replay): stop the source, flush every batch,
-drain the bus, write pending decisions, persist execution state, stop the endpoint, close
+Shutdown (SIGINT/SIGTERM, or the end of a replay): stop the source, flatten each venue if
+asked (``--flatten-on-exit``: cancel orders, close positions), flush every batch, drain the
+bus, write pending decisions, persist execution state, stop the endpoints, close
 the stores, release the root. A restart after any shutdown, clean or not, resumes: the
 store is idempotent by trade id, ingest repairs from the last stored id, replay skips what
 is stored, and reconciliation settles what the exchange did meanwhile.

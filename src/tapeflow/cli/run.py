@@ -78,7 +78,9 @@ def register(app: typer.Typer) -> None:
         Order: configuration -> reconciliation with the exchange -> feeds (or --replay) ->
         candles -> strategy -> execution chain -> trailing stops -> state -> notifications.
         Prints a status line every few seconds; SIGINT/SIGTERM shut down gracefully.
-        Notebooks query the data meanwhile through `tapeflow.open(root)`.
+        Notebooks query the data meanwhile through `tapeflow.open(root)`; `tapeflow
+        positions`, `close`, `pause`, `resume` and `risk reset` act on it through its
+        control endpoint.
         """
         from tapeflow.app.logs import configure_logging
         from tapeflow.app.run import ReconciliationIncomplete, run_app

@@ -148,6 +148,9 @@ def test_controls_on_a_running_process(tmp_path, venue, books):
         out, _ = proc.communicate(timeout=300)
     assert proc.returncode == 0, out[-4000:]
     assert find_control(tmp_path / "data") is None  # the file is removed at shutdown
+    # the process's log records each operator action once
+    assert out.count("operator pause: binance/usdm/BTCUSDT: paused: no new entries") == 1
+    assert out.count("operator close: b1b1b1b1 binance/usdm/BTCUSDT: exit tf-b1b1b1b1-ex") == 1
     assert stored_positions(tmp_path)["e3e3e3e3"].status == "open"
     assert venue.state.positions["ETHUSDT"] == (Decimal("0.100"), books[ETH])
 

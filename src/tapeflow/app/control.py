@@ -13,7 +13,8 @@ Routes (JSON in and out):
 * ``POST /pause`` / ``POST /resume`` ``{"symbol": ...}``;
 * ``POST /risk/reset``.
 
-Actions answer ``{"changed": bool, "messages": [...]}``; an unknown symbol ``404``, a
+Actions answer ``{"changed": bool, "messages": [...]}`` and log each message as a warning
+(``operator close: ...``) in the process's log; an unknown symbol ``404``, a
 failed exchange request ``502``, both with ``{"error": ...}``.
 
 :class:`ControlClient` is the other side (the CLI): it finds the file
@@ -33,7 +34,7 @@ from typing import Any
 from aiohttp import web
 
 from tapeflow.analytics.endpoint import EndpointInfo, publish_endpoint, read_endpoint
-from tapeflow.execution.controls import OperatorControls, UnknownSymbol
+from tapeflow.execution.controls import ControlResult, OperatorControls, UnknownSymbol
 from tapeflow.execution.errors import ExecutionError
 
 log = logging.getLogger(__name__)
@@ -82,17 +83,22 @@ class ControlEndpoint:
             body = await request.json() if request.can_read_body else {}
             return body.get("symbol")
 
+        def answer(action: str, result: ControlResult) -> web.Response:
+            for line in result.messages:  # the process's own record of operator actions
+                log.warning("operator %s: %s", action, line)
+            return web.json_response(result.to_dict())
+
         async def close(request: web.Request) -> web.Response:
-            return web.json_response((await c.close(await symbol_of(request))).to_dict())
+            return answer("close", await c.close(await symbol_of(request)))
 
         async def pause(request: web.Request) -> web.Response:
-            return web.json_response(c.pause(str(await symbol_of(request)), True).to_dict())
+            return answer("pause", c.pause(str(await symbol_of(request)), True))
 
         async def resume(request: web.Request) -> web.Response:
-            return web.json_response(c.pause(str(await symbol_of(request)), False).to_dict())
+            return answer("resume", c.pause(str(await symbol_of(request)), False))
 
         async def risk_reset(request: web.Request) -> web.Response:
-            return web.json_response((await c.risk_reset()).to_dict())
+            return answer("risk reset", await c.risk_reset())
 
         app = web.Application(middlewares=[auth])
         app.add_routes(

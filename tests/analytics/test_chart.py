@@ -101,9 +101,10 @@ def test_cli_chart_writes_the_png(recordings_root: Path, tmp_path: Path) -> None
     missing = runner.invoke(
         app, ["DOGEUSDT", "--out", str(tmp_path / "x.png"), "--root", str(recordings_root)]
     )
-    assert missing.exit_code == 1 and "no symbol 'DOGEUSDT'" in missing.output
+    # input errors exit 2 in every command (README: exit codes)
+    assert missing.exit_code == 2 and "error: no symbol 'DOGEUSDT'" in missing.output
     assert not (tmp_path / "x.png").exists()
     bad_tf = runner.invoke(app, ["BTCUSDT", "--tf", "7m", "--root", str(recordings_root)])
-    assert bad_tf.exit_code == 1 and "7m" in bad_tf.output
+    assert bad_tf.exit_code == 2 and "7m" in bad_tf.output
     no_store = runner.invoke(app, ["BTCUSDT", "--root", str(tmp_path / "nowhere")])
-    assert no_store.exit_code == 1 and "no tick store" in no_store.output
+    assert no_store.exit_code == 2 and "no tick store" in no_store.output

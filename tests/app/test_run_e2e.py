@@ -23,7 +23,6 @@ pytestmark = pytest.mark.slow
 def write_config(tmp_path: Path) -> Path:
     text = (REPO_ROOT / "configs" / "paper.yaml").read_text()
     text = text.replace("root: data ", f"root: {tmp_path / 'data'} ")
-    text = text.replace("path: data/state/state.sqlite3", f"path: {tmp_path / 'state.sqlite3'}")
     text = text.replace("status_interval_s: 5", "status_interval_s: 1")
     cfg = tmp_path / "paper.yaml"
     cfg.write_text(text)

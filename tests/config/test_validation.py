@@ -144,12 +144,12 @@ def test_symbol_identity_errors(problems):
     got = problems(
         """
 symbols:
-  binance/usdm/btc: {}
+  binance/usdm/btc-usd: {}
   kraken/spot/BTCUSD: {}
   binance/usdm/ETHUSDT: {market: spot}
 """
     )
-    assert got["symbols[binance/usdm/btc]"].startswith("invalid symbol 'btc'")
+    assert got["symbols[binance/usdm/btc-usd]"].startswith("invalid symbol 'BTC-USD'")
     assert got["symbols[kraken/spot/BTCUSD]"].startswith("unknown exchange 'kraken'")
     assert got["symbols[binance/usdm/ETHUSDT].market"] == (
         "contradicts the key 'binance/usdm/ETHUSDT' (got 'spot')"

@@ -62,5 +62,5 @@ def test_explain_unknown_symbol_is_a_clear_error(recorded_store):
     root = recorded_store.root
     recorded_store.close()
     result = CliRunner().invoke(_app(), ["explain", "DOGEUSDT", "--root", str(root)])
-    assert result.exit_code == 1
-    assert "DOGEUSDT" in result.output
+    assert result.exit_code == 2  # an unknown symbol is an input error, as in every command
+    assert "error: no symbol 'DOGEUSDT'" in result.output

@@ -1,5 +1,7 @@
 """The analytics query API: candles, order flow, CVD, market profile and the trailing flow
-window of the symbols in a tick store, as polars DataFrames.
+window of the symbols in a tick store, as polars DataFrames (the profile methods return a
+frame of levels with its summary: :class:`~tapeflow.analytics.profile.MarketProfile`,
+:class:`~tapeflow.analytics.profile.MarketProfiles`).
 
 >>> import tapeflow
 >>> with tapeflow.open("data") as ta:                      # read-only by default
@@ -54,7 +56,6 @@ from tapeflow.analytics.candles import (
     refresh_candles,
 )
 from tapeflow.analytics.errors import (
-    AmbiguousSymbolError,
     InvalidRangeError,
     SymbolNotFoundError,
 )
@@ -71,10 +72,11 @@ from tapeflow.analytics.profile import (
     tick_size_query,
 )
 from tapeflow.analytics.query import Query, QueryRunner, StoreRunner
+from tapeflow.analytics.resolve import resolve_symbol
 from tapeflow.analytics.segments import DEFAULT_MAX_QUIET, check_max_quiet
 from tapeflow.analytics.timeframes import PERIODS, check_timeframe, timeframe_delta
 from tapeflow.analytics.times import TimeLike, resolve_range, to_utc_naive
-from tapeflow.store import InvalidSymbolError, SymbolKey, TickStore, UnknownSymbolError
+from tapeflow.store import SymbolKey, TickStore, UnknownSymbolError
 from tapeflow.store.owner import StoreBusyError, root_owner
 from tapeflow.store.tickstore import GAPS_SQL, SUMMARY_SQL
 
@@ -186,11 +188,19 @@ class Analytics:
     # -- symbols ----------------------------------------------------------------------------
 
     def symbols(self) -> list[SymbolKey]:
-        """Every symbol with a database, sorted."""
+        """Every symbol with a database.
+
+        Returns:
+            A ``list[SymbolKey]``, sorted.
+        """
         return self._runner.symbols()
 
     def resolve(self, symbol: SymbolLike) -> SymbolKey:
-        """The :class:`SymbolKey` for ``symbol`` (see the module docstring).
+        """The :class:`SymbolKey` for ``symbol`` (see the module docstring and
+        :func:`~tapeflow.analytics.resolve.resolve_symbol`; ``btcusdt`` is ``BTCUSDT``).
+
+        Returns:
+            The stored symbol's :class:`SymbolKey`.
 
         Raises:
             SymbolNotFoundError: no such symbol under the root.
@@ -198,29 +208,10 @@ class Analytics:
         """
         if isinstance(symbol, SymbolKey):
             return symbol
-        if not isinstance(symbol, str):
-            raise SymbolNotFoundError(f"not a symbol: {symbol!r}")
-        key = self._resolved.get(symbol)
+        key = self._resolved.get(symbol) if isinstance(symbol, str) else None
         if key is not None:
             return key
-        if "/" in symbol or ":" in symbol:
-            try:
-                key = SymbolKey.parse(symbol)
-            except InvalidSymbolError as exc:
-                raise SymbolNotFoundError(str(exc)) from exc
-        else:
-            matches = [k for k in self.symbols() if k.symbol == symbol.strip().upper()]
-            if not matches:
-                raise SymbolNotFoundError(
-                    f"no symbol {symbol!r} in this store; known: "
-                    f"{', '.join(map(str, self.symbols())) or 'none'}"
-                )
-            if len(matches) > 1:
-                raise AmbiguousSymbolError(
-                    f"{symbol!r} exists in several markets ({', '.join(map(str, matches))}); "
-                    "pass 'exchange/market/SYMBOL'"
-                )
-            key = matches[0]
+        key = resolve_symbol(symbol, self.symbols())
         self._resolved[symbol] = key
         return key
 
@@ -273,8 +264,10 @@ class Analytics:
     ) -> pl.DataFrame:
         """Candles of ``timeframe`` (``1m 5m 15m 1h 4h``) with ``open_time`` in ``[start, end)``.
 
-        Columns: ``symbol`` then :data:`~tapeflow.analytics.candles.CANDLE_COLUMNS` (dtypes
-        in :mod:`tapeflow.analytics.candles`), sorted by ``open_time``.
+        Returns:
+            A polars DataFrame, one row per candle sorted by ``open_time``: ``symbol`` then
+            :data:`~tapeflow.analytics.candles.CANDLE_COLUMNS` (dtypes in
+            :mod:`tapeflow.analytics.candles`).
 
         Args:
             continuous: fill intervals without trades (flat at the previous close, volume 0)
@@ -322,8 +315,10 @@ class Analytics:
         time), imbalance, aggressive counts, average sizes — for the candles with trades, or
         every interval of the continuous series when ``continuous``.
 
-        Columns: ``symbol`` then :data:`~tapeflow.analytics.orderflow.ORDER_FLOW_COLUMNS`
-        (dtypes and definitions in :mod:`tapeflow.analytics.orderflow`).
+        Returns:
+            A polars DataFrame, one row per candle: ``symbol`` then
+            :data:`~tapeflow.analytics.orderflow.ORDER_FLOW_COLUMNS` (dtypes and definitions
+            in :mod:`tapeflow.analytics.orderflow`).
 
         Raises:
             UnknownTimeframeError, InvalidRangeError, SymbolNotFoundError,
@@ -360,8 +355,10 @@ class Analytics:
     ) -> pl.DataFrame:
         """Cumulative volume delta per candle, anchored at ``anchor`` (default: each UTC day).
 
-        Columns: ``symbol``, ``open_time``, ``close_time`` (Datetime UTC), ``closed``,
-        ``delta``, ``cvd`` (Decimal(38, 8)); see :meth:`order_flow`.
+        Returns:
+            A polars DataFrame, one row per candle: ``symbol``, ``open_time``,
+            ``close_time`` (Datetime UTC), ``closed``, ``delta``, ``cvd`` (Decimal(38, 8));
+            see :meth:`order_flow`.
         """
         frame = self.order_flow(
             symbols,
@@ -377,8 +374,11 @@ class Analytics:
     def flow_window(
         self, symbol: SymbolLike, end: datetime | str, seconds: float | timedelta
     ) -> pl.DataFrame:
-        """Order flow of the trades with ts in ``[end - seconds, end)``: one row (also when
-        empty), columns ``symbol`` then those listed in :mod:`tapeflow.analytics.orderflow`.
+        """Order flow of the trades with ts in ``[end - seconds, end)``.
+
+        Returns:
+            A polars DataFrame of one row (also when no trades): ``symbol`` then the columns
+            listed in :mod:`tapeflow.analytics.orderflow`.
 
         Raises:
             InvalidRangeError: ``end`` is not a time or ``seconds`` is not positive.
@@ -410,9 +410,11 @@ class Analytics:
             value_area: share of volume the value area must reach (CBOT: 0.70).
 
         Returns:
-            :class:`~tapeflow.analytics.profile.MarketProfile`: ``levels`` frame (every level
-            from the lowest to the highest traded one, ascending) and ``summary`` (POC,
-            VAL/VAH, VWAP, shape, ...). Definitions in :mod:`tapeflow.analytics.profile`.
+            A :class:`~tapeflow.analytics.profile.MarketProfile` (not a DataFrame):
+            ``.levels``, a polars DataFrame of every level from the lowest to the highest
+            traded one, ascending, and ``.summary``, a
+            :class:`~tapeflow.analytics.profile.ProfileSummary` (POC, VAL/VAH, VWAP, shape,
+            ...). Definitions in :mod:`tapeflow.analytics.profile`.
 
         Raises:
             InvalidRangeError: missing, unusable or inverted bounds.
@@ -439,8 +441,9 @@ class Analytics:
         ``[start, end)``; periods are epoch-aligned and clipped to the range.
 
         Returns:
-            :class:`~tapeflow.analytics.profile.MarketProfiles`: ``levels`` (with
-            ``period_start``) and ``summary`` (one row per period), both with ``symbol``.
+            A :class:`~tapeflow.analytics.profile.MarketProfiles` (not a DataFrame):
+            ``.levels`` (with ``period_start``) and ``.summary`` (one row per period), both
+            polars DataFrames with ``symbol``.
 
         Raises:
             UnknownTimeframeError: unknown ``period``; otherwise as :meth:`market_profile`.
@@ -486,12 +489,15 @@ class Analytics:
 
     def sql(self, symbol: SymbolLike, query: str, params: Sequence[Any] = ()) -> pl.DataFrame:
         """Run one read-only ``SELECT`` (or ``EXPLAIN``; may use every view and macro of
-        ``sql/``) on the symbol's database; result as a polars frame (times as UTC).
+        ``sql/``) on the symbol's database.
 
         The query runs where writing is impossible (:mod:`tapeflow.store.sandbox`: the file
         attached read-only, or a snapshot of it in the live process; no file access, locked
         settings, one statement), so a data-modifying CTE, ``COPY … TO`` or ``read_csv``
         fails and changes nothing.
+
+        Returns:
+            A polars DataFrame with the query's columns (times as UTC).
 
         Raises:
             ReadOnlyQueryError: not exactly one SELECT/EXPLAIN statement, or the query tried
@@ -512,6 +518,9 @@ class Analytics:
         ``conflicts`` (the query of :meth:`tapeflow.store.TickStore.summary`, without the
         file size).
 
+        Returns:
+            A ``dict`` of those figures.
+
         Raises:
             SymbolNotFoundError, AmbiguousSymbolError.
         """
@@ -521,6 +530,9 @@ class Analytics:
     def missing_ids(self, symbol: SymbolLike) -> list[tuple[int, int]]:
         """Missing trade-id ranges ``(first_missing, last_missing)``, inclusive, ascending
         (trade ids are contiguous per symbol, so each range is missing trades).
+
+        Returns:
+            A ``list[tuple[int, int]]`` (empty: no gap).
 
         Raises:
             SymbolNotFoundError, AmbiguousSymbolError.
@@ -535,6 +547,9 @@ class Analytics:
     ) -> dict[str, RefreshResult]:
         """Refresh the candle cache of ``symbols`` (default: all); see
         :func:`~tapeflow.analytics.candles.refresh_candles` for ``since`` / ``rebuild``.
+
+        Returns:
+            ``{"exchange/market/SYMBOL": RefreshResult}`` per refreshed symbol.
 
         Raises:
             PermissionError: no local read-write store behind this object.
@@ -566,7 +581,12 @@ class Analytics:
         **params: Any,
     ) -> pl.DataFrame:
         """:func:`tapeflow.analytics.indicators.indicators` on the continuous closed candles
-        of ``symbol``/``timeframe`` in ``[start, end)``; ``params`` are passed through."""
+        of ``symbol``/``timeframe`` in ``[start, end)``; ``params`` are passed through.
+
+        Returns:
+            A polars DataFrame, one row per closed candle (columns in
+            :func:`tapeflow.analytics.indicators.indicators`).
+        """
         from tapeflow.analytics.indicators import indicators
 
         return indicators(self._closed_frame(symbol, timeframe, start, end), **params)
@@ -580,7 +600,12 @@ class Analytics:
         **params: Any,
     ) -> pl.DataFrame:
         """:func:`tapeflow.analytics.fvg.fvgs` on the continuous closed candles (see
-        :meth:`indicators`)."""
+        :meth:`indicators`).
+
+        Returns:
+            A polars DataFrame, one row per fair value gap
+            (:func:`tapeflow.analytics.fvg.fvg_schema` columns).
+        """
         from tapeflow.analytics.fvg import fvgs
 
         return fvgs(self._closed_frame(symbol, timeframe, start, end), **params)
@@ -594,7 +619,12 @@ class Analytics:
         **params: Any,
     ) -> pl.DataFrame:
         """:func:`tapeflow.analytics.zones.zones` on the continuous closed candles (see
-        :meth:`indicators`)."""
+        :meth:`indicators`).
+
+        Returns:
+            A polars DataFrame, one row per supply/demand zone
+            (:func:`tapeflow.analytics.zones.zone_schema` columns).
+        """
         from tapeflow.analytics.zones import zones
 
         return zones(self._closed_frame(symbol, timeframe, start, end), **params)
@@ -608,7 +638,12 @@ class Analytics:
         **params: Any,
     ) -> pl.DataFrame:
         """:func:`tapeflow.analytics.structure.order_blocks` on the continuous closed candles
-        (see :meth:`indicators`)."""
+        (see :meth:`indicators`).
+
+        Returns:
+            A polars DataFrame, one row per order block
+            (:func:`tapeflow.analytics.structure.order_block_schema` columns).
+        """
         from tapeflow.analytics.structure import order_blocks
 
         return order_blocks(self._closed_frame(symbol, timeframe, start, end), **params)

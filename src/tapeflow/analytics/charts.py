@@ -143,7 +143,7 @@ def load_chart_data(
     last = candles["open_time"][-1]
     title = (
         f"{symbol}  {timeframe}   {first:%Y-%m-%d %H:%M} – {last:%Y-%m-%d %H:%M} UTC"
-        f"   (profile level {size})"
+        f"   (profile level {_price(size)})"
     )
     return ChartData(
         candles=candles,

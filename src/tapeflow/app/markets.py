@@ -7,13 +7,23 @@ it falls back to a snapshot kept in ``configs/markets/{exchange}.yaml``.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from decimal import Decimal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 
 from tapeflow.execution.markets import MarketRules
 from tapeflow.store import SymbolKey
+
+if TYPE_CHECKING:
+    from tapeflow.execution.exchange import Exchange
+    from tapeflow.execution.settings import ExecutionSettings
+    from tapeflow.execution.statefile import StateStore
+
+log = logging.getLogger(__name__)
 
 SNAPSHOT_DIR = Path(__file__).resolve().parents[3] / "configs" / "markets"
 
@@ -47,3 +57,45 @@ def load_market_snapshot(
             contract=contract,
         )
     return rules
+
+
+async def open_exchange(
+    settings: ExecutionSettings,
+    state: StateStore,
+    *,
+    offline: bool = False,
+    api_url: str | None = None,
+    timeout_s: float = 20.0,
+) -> Exchange:
+    """The exchange ``settings`` ask for, as ``tapeflow run`` and ``tapeflow reconcile``
+    both open it: paper fills at the venue's public market rules, or — offline (``offline``
+    true, as in a replay, or the rules cannot be fetched within ``timeout_s``) — at the
+    snapshot in ``configs/markets/{exchange}.yaml`` (a warning is logged). Live mode asks
+    the venue and has no fallback. ``api_url``: another scheme+host for the venue's API (a
+    testnet or a local test server).
+
+    Raises:
+        CredentialsMissing: live mode without credentials. ValueError: unknown venue.
+        FileNotFoundError / KeyError: offline paper and no snapshot for the venue.
+    """
+    from tapeflow.execution.factory import create_exchange
+
+    if settings.mode == "paper" and offline:  # a replay: recorded markets, recorded rules
+        markets = load_market_snapshot(settings.exchange, settings.market)
+        return await create_exchange(settings, state, markets=markets)
+    if settings.mode == "paper":
+        try:
+            return await asyncio.wait_for(
+                create_exchange(settings, state, api_base_url=api_url), timeout=timeout_s
+            )
+        except Exception as exc:  # offline: paper fills at the shipped market rules
+            log.warning(
+                "paper %s/%s: public market rules unavailable (%s); using the snapshot in "
+                "configs/markets",
+                settings.exchange,
+                settings.market,
+                type(exc).__name__,
+            )
+            markets = load_market_snapshot(settings.exchange, settings.market)
+            return await create_exchange(settings, state, markets=markets)
+    return await create_exchange(settings, state, api_base_url=api_url)

@@ -36,6 +36,7 @@ import pyarrow as pa
 
 from tapeflow.bus import EventBus, TradeTick, TradeTickReceived
 from tapeflow.sources import ImportOptions, SourceBatch, plan_import
+from tapeflow.sources.importer import PlannedFile
 from tapeflow.store import RAW_TICK_SCHEMA, AppendResult, SymbolKey, TickStore
 from tapeflow.store.ticks import conform
 
@@ -53,6 +54,9 @@ class ReplayStats:
     per_symbol: dict[SymbolKey, int] = field(default_factory=dict)
     first_ts: datetime | None = None
     last_ts: datetime | None = None
+    #: Seconds of exchange time a paced replay (``speed`` given) is behind its pace; None
+    #: at full speed.
+    behind_s: float | None = None
 
 
 @dataclass
@@ -198,8 +202,36 @@ def merge_by_time(
             heapq.heappop(heap)
 
 
+@dataclass(frozen=True)
+class ReplayPlan:
+    """Every file of a replay with its format and symbols, checked before anything starts."""
+
+    files: list[PlannedFile]
+    opts: ImportOptions
+
+
+def plan_replay(paths: Sequence[str | Path], opts: ImportOptions | None = None) -> ReplayPlan:
+    """Check every path of a replay without writing or starting anything: each exists, each
+    file's format is known and its exchange/market/symbol can be told (from the data, or
+    ``opts`` for files that do not say them). Non-trade files found in folders are skipped
+    (logged).
+
+    Raises:
+        FileNotFoundError: a path does not exist.
+        tapeflow.sources.SourceError: a file's format or symbol cannot be told (the message
+            names the file and the option to add, e.g. ``pass --exchange --market``).
+    """
+    opts = opts or ImportOptions()
+    if opts.batch_rows > REPLAY_BATCH_ROWS:
+        opts = dataclasses.replace(opts, batch_rows=REPLAY_BATCH_ROWS)
+    planned, skipped = plan_import(paths, opts)
+    for path, reason in skipped:
+        log.info("replay: skipping %s (%s)", path, reason)
+    return ReplayPlan(planned, opts)
+
+
 async def replay(
-    paths: Sequence[str | Path],
+    paths: Sequence[str | Path] | ReplayPlan,
     store: TickStore,
     bus: EventBus,
     writer: ReplayWriter,
@@ -209,7 +241,8 @@ async def replay(
     opts: ImportOptions | None = None,
     stop: asyncio.Event | None = None,
 ) -> ReplayStats:
-    """Feed the recorded trades in ``paths`` through the pipeline; see the module docstring.
+    """Feed the recorded trades in ``paths`` (or a :class:`ReplayPlan` made before the run
+    started) through the pipeline; see the module docstring.
 
     Raises:
         tapeflow.sources.SourceError: a file is unreadable or its symbol cannot be told
@@ -217,13 +250,8 @@ async def replay(
             anything is replayed; damage found later in a file stops the replay there, and
             what was replayed until then is stored).
     """
-    opts = opts or ImportOptions()
-    if opts.batch_rows > REPLAY_BATCH_ROWS:
-        opts = dataclasses.replace(opts, batch_rows=REPLAY_BATCH_ROWS)
-    planned, skipped = plan_import(paths, opts)  # every file's format and symbol, up front
-    for path, reason in skipped:
-        log.info("replay: skipping %s (%s)", path, reason)
-    streams = [_file_batches(pf.path, pf.format, opts, store, stats) for pf in planned]
+    plan = paths if isinstance(paths, ReplayPlan) else plan_replay(paths, opts)
+    streams = [_file_batches(pf.path, pf.format, plan.opts, store, stats) for pf in plan.files]
     try:
         await _play(streams, store, bus, writer, stats, speed, stop)
     finally:
@@ -263,6 +291,7 @@ async def _play(
             us = int(ts.timestamp() * 1e6)
             exch0 = us if exch0 is None else exch0
             delay = (us - exch0) / 1e6 / speed - (time.monotonic() - wall0)
+            stats.behind_s = max(0.0, -delay) * speed
             if delay > 0:
                 await asyncio.sleep(delay)
         elif n % 512 == 0:

@@ -42,8 +42,8 @@ from typing import Any
 
 from tapeflow.analytics.endpoint import QueryEndpoint
 from tapeflow.app.candle_clock import CandleClock
-from tapeflow.app.markets import load_market_snapshot
-from tapeflow.app.replay import ReplayStats, ReplayWriter, replay
+from tapeflow.app.markets import open_exchange
+from tapeflow.app.replay import ReplayStats, ReplayWriter, plan_replay, replay
 from tapeflow.bus import EventBus
 from tapeflow.config.app import AppConfig
 from tapeflow.sources import ImportOptions
@@ -75,31 +75,6 @@ class _Venue:
     exchange: Any
 
 
-async def open_exchange(settings, state, *, offline: bool, api_url: str | None = None) -> Any:
-    """The venue of ``settings`` as ``tapeflow run`` opens it: paper with the venue's
-    public rules (the shipped snapshot when ``offline`` or unreachable), or live through
-    ccxt (``api_url``: another scheme+host for its API)."""
-    from tapeflow.execution.factory import create_exchange
-
-    if settings.mode == "paper" and offline:  # a replay: recorded markets, recorded rules
-        markets = load_market_snapshot(settings.exchange, settings.market)
-        return await create_exchange(settings, state, markets=markets)
-    if settings.mode == "paper":
-        try:
-            return await asyncio.wait_for(create_exchange(settings, state), timeout=20)
-        except Exception as exc:  # offline: paper fills at the shipped market rules
-            log.warning(
-                "paper %s/%s: public market rules unavailable (%s); using the snapshot in "
-                "configs/markets",
-                settings.exchange,
-                settings.market,
-                type(exc).__name__,
-            )
-            markets = load_market_snapshot(settings.exchange, settings.market)
-            return await create_exchange(settings, state, markets=markets)
-    return await create_exchange(settings, state, api_base_url=api_url)
-
-
 class ReconciliationIncomplete(RuntimeError):
     """Startup reconciliation could not compare everything: trading is refused."""
 
@@ -128,9 +103,25 @@ async def _reconcile(settings, state, exchange, bus: EventBus, symbols) -> str:
     return report.text()
 
 
+def replay_position(stats: ReplayStats) -> str:
+    """Where a replay is, on the replay's own clock (wall time means nothing there): the
+    exchange time of the last replayed tick, and for a paced replay (``--speed N``) how many
+    seconds of exchange time it is behind the pace asked."""
+    clock = f"{stats.last_ts:%Y-%m-%d %H:%M:%S} UTC" if stats.last_ts else "not started"
+    text = f"replay clock {clock}"
+    if stats.behind_s is not None:
+        text += f" (behind pace {stats.behind_s:,.1f}s)"
+    return text
+
+
 class StatusLine:
     """One line every few seconds: ticks/s, symbols, lag, queues, positions, equity, P&L,
-    circuit-breaker state."""
+    circuit-breaker state.
+
+    Live, ``max lag`` is how far the least recent symbol's last tick is behind wall time.
+    A replay has no wall-time lag: it shows :func:`replay_position` (its clock, and how far
+    a paced replay is behind its pace) instead.
+    """
 
     def __init__(
         self,
@@ -139,12 +130,15 @@ class StatusLine:
         counter: Callable[[], int],
         clock: CandleClock,
         starting_equity: Decimal | None,
+        *,
+        replay: ReplayStats | None = None,
     ) -> None:
         """``starting_equity``: the paper account's value at creation (account currency),
         or None when it holds other assets too (then P&L is since the first status line)."""
         self._bus, self._venues, self._counter = bus, venues, counter
         self._clock, self._start_equity = clock, starting_equity
         self._first_equity: dict[str, Decimal] = {}
+        self._replay = replay
         self._last = (time.monotonic(), 0)
         self.last_tick_ts: dict[str, Any] = {}
 
@@ -155,12 +149,16 @@ class StatusLine:
         rate = (n - before) / max(now - then, 1e-9)
         m = self._bus.metrics()
         seen = self._clock.last_tick_at
-        lag = (datetime.now(UTC) - min(seen.values())).total_seconds() if seen else 0.0
+        if self._replay is not None:
+            position = replay_position(self._replay)
+        else:
+            lag = (datetime.now(UTC) - min(seen.values())).total_seconds() if seen else 0.0
+            position = f"max lag {lag:,.1f}s"
         parts = [
             f"ticks/s {rate:,.0f}",
             f"ticks {n:,}",
             f"symbols {len(seen)}",
-            f"max lag {lag:,.1f}s",
+            position,
             f"bus depth {m['depth']}",
             f"events/s {m['events_per_s']:,.0f}",
         ]
@@ -212,9 +210,11 @@ async def run_app(
             (also when ``execution.flatten.enabled``); see :mod:`tapeflow.execution.flatten`.
 
     Raises:
+        FileNotFoundError: a replay path does not exist (before anything starts).
+        tapeflow.sources.SourceError: a replay file's format or symbol cannot be told
+            (before anything starts), or a file turns out damaged while replaying.
         tapeflow.store.owner.StoreBusyError: another run holds the store root (before
             anything starts).
-        tapeflow.sources.SourceError: a replay file is unusable (before anything trades).
         Exceptions of the ingest service if it fails for good.
     """
     from tapeflow.app.control import ControlEndpoint
@@ -231,6 +231,7 @@ async def run_app(
     stop = stop or asyncio.Event()
     summary = RunSummary()
     cfg = config
+    plan = plan_replay(replay_paths, replay_options) if replay_paths else None  # before anything
     owner = claim_root(cfg.store.root)
     store: TickStore | None = None
     try:
@@ -243,7 +244,7 @@ async def run_app(
             store.close()
         owner.release()
         raise
-    state = open_store(cfg.state)
+    state = open_store(cfg.state, cfg.store.root)
     bus = EventBus()
     notifier = Notifier(cfg.notify)
     if cfg.notify.enabled:
@@ -306,22 +307,15 @@ async def run_app(
         control = await ControlEndpoint(controls, Path(cfg.store.root)).start()
         starting, quote = cfg.execution.starting_balances, cfg.execution.quote_asset
         only_quote = starting.get(quote) if set(starting) == {quote} else None
-        line = StatusLine(bus, venues, counter, clock, only_quote)
+        line = StatusLine(
+            bus, venues, counter, clock, only_quote, replay=rstats if replay_paths else None
+        )
         if status is not None:
             status_task = asyncio.create_task(_status_loop(line, status, cfg.app.status_interval_s))
         if ready is not None:
             ready()
         if replay_paths:
-            summary.replay = await replay(
-                replay_paths,
-                store,
-                bus,
-                writer,
-                rstats,
-                speed=speed,
-                opts=replay_options,
-                stop=stop,
-            )
+            summary.replay = await replay(plan, store, bus, writer, rstats, speed=speed, stop=stop)
             published["n"] = rstats.published
         else:
             await service.run(stop)

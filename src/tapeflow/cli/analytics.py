@@ -12,6 +12,9 @@ from typing import Annotated
 
 import typer
 
+from tapeflow.cli.errors import cli_errors, fail, message
+from tapeflow.cli.options import RootOption, existing_root
+
 
 def chart(
     symbol: Annotated[
@@ -19,7 +22,7 @@ def chart(
     ],
     tf: Annotated[str, typer.Option("--tf", help="Candle timeframe: 1m 5m 15m 1h 4h.")] = "1m",
     out: Annotated[Path, typer.Option("--out", help="PNG file to write.")] = Path("chart.png"),
-    root: Annotated[Path, typer.Option("--root", help="Tick store root.")] = Path("data"),
+    root: RootOption = Path("data"),
     start: Annotated[
         str | None, typer.Option("--start", help="First candle (ISO time, UTC).")
     ] = None,
@@ -38,8 +41,6 @@ def chart(
     (POC, VAH, VAL) beside price."""
     from tapeflow.analytics.api import open as open_analytics
     from tapeflow.analytics.charts import render_chart
-    from tapeflow.analytics.errors import SymbolNotFoundError
-    from tapeflow.store.owner import StoreBusyError
 
     level = None
     if bucket is not None:
@@ -47,12 +48,11 @@ def chart(
             level = Decimal(bucket)
         except InvalidOperation:
             raise typer.BadParameter(f"not a price: {bucket!r}", param_hint="--bucket") from None
-    try:
-        with open_analytics(root) as analytics:
+    with cli_errors(), open_analytics(existing_root(root)) as analytics:
+        try:
             path = render_chart(analytics, symbol, tf, start, end, out, bars=bars, bucket=level)
-    except (FileNotFoundError, SymbolNotFoundError, ValueError, StoreBusyError) as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from None
+        except ValueError as exc:  # no candles in the range, a bad time: input
+            raise fail(message(exc)) from None
     typer.echo(f"wrote {path}")
 
 

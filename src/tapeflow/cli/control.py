@@ -23,6 +23,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from tapeflow.cli.errors import USAGE_ERROR, fail, message
+from tapeflow.cli.options import ConfigRootOption, load_app_config
+from tapeflow.cli.output import CsvOption, OutputFormat, emit, output_format
 from tapeflow.config.loader import DEFAULT_CONFIG
 
 if TYPE_CHECKING:
@@ -30,9 +33,7 @@ if TYPE_CHECKING:
     from tapeflow.execution.controls import OperatorControls
 
 ConfigOpt = Annotated[Path, typer.Option("--config", help="Configuration file.")]
-RootOpt = Annotated[
-    Path | None, typer.Option("--root", help="Store root (overrides the config's store.root).")
-]
+RootOpt = ConfigRootOption
 ApiOpt = Annotated[
     str | None,
     typer.Option("--api-url", help="No process running, live mode: the exchange's API base."),
@@ -40,16 +41,8 @@ ApiOpt = Annotated[
 
 
 def _config(config: Path, root: Path | None) -> AppConfig:
-    from tapeflow.config import ConfigError, load_config
-
-    try:
-        cfg = load_config(config)
-    except ConfigError as exc:
-        typer.echo(f"error: configuration {config}: {exc}", err=True)
-        raise typer.Exit(2) from None
-    if root is not None:
-        cfg = cfg.model_copy(update={"store": cfg.store.model_copy(update={"root": root})})
-    return cfg
+    """The configuration with ``--root`` / ``$TAPEFLOW_ROOT`` applied (invalid: exit 2)."""
+    return load_app_config(config, root)
 
 
 async def _on_stored_state(
@@ -61,7 +54,7 @@ async def _on_stored_state(
     from tapeflow.execution.engine import ExecutionEngine
     from tapeflow.state.settings import open_store
 
-    state = await asyncio.to_thread(open_store, cfg.state)
+    state = await asyncio.to_thread(open_store, cfg.state, cfg.store.root)
     engines: list[ExecutionEngine] = []
     try:
         for exchange_name, market in sorted({(s.exchange, s.market) for s in cfg.enabled_symbols}):
@@ -106,8 +99,7 @@ def _act(
             _on_stored_state(cfg, api_url, stored)
         )
     except (ControlRefused, UnknownSymbol, ExecutionError, OSError) as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
+        raise fail(message(exc), USAGE_ERROR) from None
 
 
 def _print_result(where: str, result: Any) -> None:
@@ -124,9 +116,12 @@ def positions_command(
     as_json: Annotated[bool, typer.Option("--json", help="JSON, one object per position.")] = (
         False
     ),
+    as_csv: CsvOption = False,
 ) -> None:
     """Active positions: entry, size, stop, trailing level, target, mark and unrealised
-    P&L (quote currency, fees not included)."""
+    P&L (quote currency, fees not included). The table shows the essentials (fits 80
+    columns); --json / --csv every field."""
+    fmt = output_format(as_json, as_csv)
 
     async def stored(c: OperatorControls) -> Any:
         return {"positions": c.positions()}
@@ -134,20 +129,24 @@ def positions_command(
     where, answer = _act(config, root, api_url, method="GET", path="/positions", body=None,
                          stored=stored)  # fmt: skip
     rows = answer["positions"]
-    if as_json:
+    if fmt is OutputFormat.json:
         typer.echo(json.dumps({"source": where, "positions": rows}, indent=2))
         return
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=f"positions — {where}")
     cols = ("symbol", "direction", "status", "quantity", "entry_price", "stop_price",
             "trailing_stop", "target_price", "mark", "unrealized_pnl", "position_id")  # fmt: skip
-    for col in cols:
-        table.add_column(col.replace("_price", "").replace("_", " "))
-    for r in rows:
-        table.add_row(*(str(r[c]) if r[c] is not None else "—" for c in cols))
-    Console(width=200).print(table)
+    if fmt is OutputFormat.csv:
+        emit("positions", cols, ([r[c] for c in cols] for r in rows), fmt)
+        return
+    shown = ("symbol", "direction", "quantity", "entry_price", "trailing_stop", "mark",
+             "unrealized_pnl", "position_id")  # fmt: skip
+    heads = ("symbol", "dir", "qty", "entry", "stop", "mark", "P&L", "id")
+    emit(
+        f"positions — {where}",
+        heads,
+        ([r[c] if r[c] is not None else "—" for c in shown] for r in rows),
+        right=heads[2:-1],
+        no_wrap=("symbol",),
+    )
 
 
 def close_command(

@@ -25,6 +25,8 @@ from rich.console import Console
 from rich.markup import escape
 
 from tapeflow.bus import EventBus
+from tapeflow.cli.errors import USAGE_ERROR, fail
+from tapeflow.cli.options import ConfigRootOption
 from tapeflow.ingest import IngestService, load_ingest_config
 from tapeflow.ingest.settings import IngestConfigError, IngestFileConfig
 from tapeflow.ingest.writer import tune_gil_switch_interval
@@ -50,13 +52,15 @@ def ingest(
     uvloop: Annotated[
         bool, typer.Option("--uvloop/--no-uvloop", help="Use uvloop if installed.")
     ] = True,
+    root: ConfigRootOption = None,
 ) -> None:
     """Ingest live trades into the tick store, repairing gaps over REST."""
     try:
         cfg = load_ingest_config(config)
     except IngestConfigError as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(2) from None
+        raise fail(str(exc), USAGE_ERROR) from None
+    if root is not None:
+        cfg = cfg.model_copy(update={"store": cfg.store.model_copy(update={"root": root})})
     logging.basicConfig(
         level=log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

@@ -20,6 +20,10 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from tapeflow.cli.console import console
+from tapeflow.cli.errors import fail
+from tapeflow.cli.options import ConfigRootOption, load_app_config
+
 if TYPE_CHECKING:
     from tapeflow.config import AppConfig
     from tapeflow.state.reconcile_report import ReconciliationReport
@@ -65,8 +69,8 @@ async def _run(
     api_url: str | None,
     notify: bool,
 ) -> ReconciliationReport:
+    from tapeflow.app.markets import open_exchange
     from tapeflow.bus import EventBus
-    from tapeflow.execution.factory import create_exchange
     from tapeflow.execution.paper import PaperExchange
     from tapeflow.notify import Notifier, subscribe
     from tapeflow.state.reconcile import ReconcilePolicy, reconcile
@@ -74,12 +78,13 @@ async def _run(
 
     ex = config.execution
     try:
-        store = await asyncio.to_thread(open_store, config.state)
+        store = await asyncio.to_thread(open_store, config.state, config.store.root)
     except RuntimeError as exc:  # StateConfigError, schema mismatch
         raise StateUnavailable(f"state store ({config.state.backend}): {exc}") from None
     notifier = bus = None
     try:
-        exchange = await create_exchange(ex, store, api_base_url=api_url)
+        # paper offline: the shipped market rules (configs/markets/), as `tapeflow run` does
+        exchange = await open_exchange(ex, store, api_url=api_url)
         if notify and not dry_run and config.notify.enabled:
             notifier = Notifier(config.notify)
             notifier.start()
@@ -119,6 +124,7 @@ def reconcile_command(
     config: Annotated[
         Path, typer.Option("--config", help="Configuration (state, execution, notify).")
     ] = Path("configs/paper.yaml"),
+    root: ConfigRootOption = None,
     unknown_orders: Annotated[
         UnknownOrders,
         typer.Option(
@@ -145,20 +151,14 @@ def reconcile_command(
 ) -> None:
     """Compare the position store with the exchange (futures: positions; spot: balances;
     both: open orders) and resolve each discrepancy; print (and e-mail) the report.
+    Paper mode without network uses the shipped market rules (configs/markets/), as run does.
     Exit 0 consistent, 1 discrepancies resolved (dry run: found), 2 incomplete."""
     import logging
 
-    from rich.console import Console
-
-    from tapeflow.config import ConfigError, load_config
     from tapeflow.execution.errors import ExecutionError
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        cfg = load_config(config)
-    except ConfigError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(INCOMPLETE) from None
+    cfg = load_app_config(config, root)  # invalid: exit 2 (INCOMPLETE)
     try:
         report = asyncio.run(
             _run(
@@ -170,12 +170,11 @@ def reconcile_command(
             )
         )
     except (ExecutionError, StateUnavailable) as exc:  # credentials, markets, store: no trace
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(INCOMPLETE) from None
+        raise fail(str(exc), INCOMPLETE) from None
     if plain:
         typer.echo(report.text(), nl=False)
     else:
-        Console(width=160 if not Console().is_terminal else None).print(report.rich())
+        console().print(report.rich())
     raise typer.Exit(exit_code(report))
 
 

@@ -10,13 +10,13 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
 from tapeflow.cli.console import console as make_console
-from tapeflow.config import ConfigError, load_config
+from tapeflow.cli.errors import USAGE_ERROR, cli_errors, fail
+from tapeflow.cli.options import ConfigRootOption, existing_paths, load_app_config
+from tapeflow.cli.output import emit, plain_number
 from tapeflow.config.loader import DEFAULT_CONFIG
-from tapeflow.sources import ImportOptions, SourceError
-from tapeflow.store.owner import StoreBusyError
+from tapeflow.sources import ImportOptions
 
 
 def _speed(value: str) -> float | None:
@@ -53,9 +53,7 @@ def register(app: typer.Typer) -> None:
         market: Annotated[
             str | None, typer.Option(help="Replay: market for files that do not say it.")
         ] = None,
-        root: Annotated[
-            Path | None, typer.Option(help="Store root (overrides the config's store.root).")
-        ] = None,
+        root: ConfigRootOption = None,
         api_url: Annotated[
             str | None,
             typer.Option(
@@ -80,25 +78,22 @@ def register(app: typer.Typer) -> None:
         Prints a status line every few seconds; SIGINT/SIGTERM shut down gracefully.
         Notebooks query the data meanwhile through `tapeflow.open(root)`; `tapeflow
         positions`, `close`, `pause`, `resume` and `risk reset` act on it through its
-        control endpoint.
+        control endpoint. Replay files that do not say their exchange or market need
+        --exchange / --market; every replay path is checked before anything starts (exit 2).
         """
         from tapeflow.app.logs import configure_logging
         from tapeflow.app.run import ReconciliationIncomplete, run_app
 
         console = make_console()
-        try:
-            cfg = load_config(config)
-        except ConfigError as exc:
-            console.print(f"[red]configuration error[/red] in {config}:\n{exc}")
-            raise typer.Exit(2) from None
-        if root is not None:
-            cfg = cfg.model_copy(update={"store": cfg.store.model_copy(update={"root": root})})
+        existing_paths(replay)
+        replay_speed = _speed(speed)
+        cfg = load_app_config(config, root)
         configure_logging(cfg.app.log_format, cfg.app.log_level)
         from tapeflow.ingest.writer import tune_gil_switch_interval
 
         tune_gil_switch_interval()  # the event loop and the store threads share one GIL
-        replay_speed = _speed(speed)
-        opts = ImportOptions(exchange=exchange, market=market)
+        with cli_errors():
+            opts = ImportOptions(exchange=exchange, market=market)
 
         async def main():
             stop = asyncio.Event()
@@ -111,82 +106,93 @@ def register(app: typer.Typer) -> None:
                 speed=replay_speed,
                 replay_options=opts,
                 stop=stop,
-                status=lambda line: console.print(f"[dim]status[/dim] {line}"),
+                status=lambda line: console.print(f"[dim]status[/dim] {escape(line)}"),
                 ready=lambda: console.print("ready", highlight=False),
                 api_url=api_url,
                 reconciled=lambda text: console.print(escape(text), highlight=False, end=""),
                 flatten_on_exit=flatten_on_exit,
             )
 
-        try:
-            summary = asyncio.run(main())
-        except SourceError as exc:
-            console.print(f"[red]replay error:[/red] {exc}")
-            raise typer.Exit(2) from None
-        except ReconciliationIncomplete as exc:  # nothing traded; the report says why
-            console.print(f"[red]not trading:[/red] {escape(str(exc))}")
-            raise typer.Exit(2) from None
-        except StoreBusyError as exc:
-            make_console(stderr=True).print(f"[bold red]error:[/] {escape(str(exc))}")
-            raise typer.Exit(1) from None
+        with cli_errors():
+            try:
+                summary = asyncio.run(main())
+            except ReconciliationIncomplete as exc:  # nothing traded; as reconcile: exit 2
+                raise fail(f"not trading: {exc}", USAGE_ERROR) from None
         print_summary(console, cfg.store.root, summary)
 
 
 def print_summary(console: Console, root: Path, summary) -> None:
     """The end-of-run report: ticks per symbol, candles, gaps, strategy levels, orders,
     positions, equity, and per bus subscriber the events handled, failed, timed out,
-    dropped and slow."""
+    dropped and slow (tables that fit 80 columns, :func:`tapeflow.cli.output.emit`)."""
     from tapeflow.store import TickStore
 
-    table = Table(title=f"store {root}")
-    for col in ("symbol", "ticks stored", "replayed", "candles 1m", "gaps", "quarantined"):
-        table.add_column(col, justify="left" if col == "symbol" else "right")
     replayed = summary.replay.per_symbol if summary.replay else {}
+    rows = []
     with TickStore(root) as store:
         for key in store.symbols():
             s = store.summary(key)
             with store.connection(key) as con:
                 # the candle definition of sql/analytics/101 (kline trades only), not a second copy
                 candles = con.execute("SELECT count(*) FROM candles_1m_ticks").fetchall()[0][0]
-            table.add_row(
-                str(key),
-                f"{s['rows']:,}",
-                f"{replayed.get(key, 0):,}",
-                f"{candles:,}",
-                str(s["gaps"]),
-                str(s["quarantined"]),
+            rows.append(
+                (
+                    str(key),
+                    f"{s['rows']:,}",
+                    f"{replayed.get(key, 0):,}",
+                    f"{candles:,}",
+                    f"{s['gaps']:,}",
+                    f"{s['quarantined']:,}",
+                )
             )
-    console.print(table)
-    st = Table(title="strategy (evaluations per level reached)")
-    for col in ("symbol", "evaluations", "signals", "levels reached"):
-        st.add_column(col)
-    for sym, s in summary.strategy.items():
-        reached = ", ".join(f"{k}: {v}" for k, v in sorted(s.get("reached", {}).items()))
-        st.add_row(sym, str(s.get("evaluations", 0)), str(s.get("signals", 0)), reached)
-    console.print(st)
-    ex = Table(title="execution (paper)")
-    for col in ("venue", "positions", "equity", "risk", "details"):
-        ex.add_column(col)
-    for venue, v in summary.venues.items():
-        rest = {k: val for k, val in v.items() if k not in ("positions", "equity", "risk_level")}
-        ex.add_row(
-            venue,
-            str(v.get("positions", 0)),
-            f"{v.get('equity')}",
-            str(v.get("risk_level", "")),
-            str(rest),
-        )
-    console.print(ex)
+    counts = ("ticks", "replayed", "candles 1m", "gaps", "quar.")
+    emit(f"store {root}", ("symbol", *counts), rows, right=counts, no_wrap=("symbol", *counts))
+    emit(
+        "strategy (evaluations per level reached)",
+        ("symbol", "evaluations", "signals", "levels reached"),
+        (
+            (
+                sym,
+                f"{s.get('evaluations', 0):,}",
+                f"{s.get('signals', 0):,}",
+                ", ".join(f"{k}: {v}" for k, v in sorted(s.get("reached", {}).items())),
+            )
+            for sym, s in summary.strategy.items()
+        ),
+        right=("evaluations", "signals"),
+        no_wrap=("symbol",),
+    )
+    emit(
+        "execution (paper)",
+        ("venue", "positions", "equity", "risk", "details"),
+        (
+            (
+                venue,
+                str(v.get("positions", 0)),
+                "" if v.get("equity") is None else plain_number(v["equity"]),
+                str(v.get("risk_level", "")),
+                str({k: x for k, x in v.items() if k not in ("positions", "equity", "risk_level")}),
+            )
+            for venue, v in summary.venues.items()
+        ),
+        right=("positions", "equity"),
+        no_wrap=("venue",),
+    )
     if summary.bus:
-        bt = Table(title=f"event bus ({summary.bus['published']:,} events published)")
-        for col in ("subscriber", "handled", "failed", "timed out", "dropped", "slow"):
-            bt.add_column(col, justify="left" if col == "subscriber" else "right")
-        for name, s in summary.bus["subscribers"].items():
-            bt.add_row(
-                escape(name),
-                *(f"{s[k]:,}" for k in ("handled", "failed", "timed_out", "dropped", "slow")),
-            )
-        console.print(bt)
+        names = ("handled", "failed", "timed out", "dropped", "slow")
+        emit(
+            f"event bus ({summary.bus['published']:,} events published)",
+            ("subscriber", *names),
+            (
+                (
+                    name,
+                    *(f"{s[k]:,}" for k in ("handled", "failed", "timed_out", "dropped", "slow")),
+                )
+                for name, s in summary.bus["subscribers"].items()
+            ),
+            right=names,
+            no_wrap=names,
+        )
     for line in summary.flatten:
         console.print(escape(line), highlight=False)
     console.print(

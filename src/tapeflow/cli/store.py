@@ -16,20 +16,17 @@ from typing import TYPE_CHECKING, Annotated
 import duckdb
 import typer
 from rich.console import Console
-from rich.table import Table
+from rich.markup import escape
 
 from tapeflow.cli.console import console
-from tapeflow.sources import ImportSummary, SourceError, import_paths
-from tapeflow.store import (
-    IdSpaceMismatchError,
-    InvalidSymbolError,
-    SchemaError,
-    SymbolKey,
-    TickStore,
-    UnknownSymbolError,
-)
+from tapeflow.cli.errors import RUNTIME_ERROR, USAGE_ERROR, cli_errors, fail
+from tapeflow.cli.options import RootOption, existing_root
+from tapeflow.cli.output import CsvOption, JsonOption, OutputFormat, emit, output_format
+from tapeflow.sources import ImportSummary, import_paths
+from tapeflow.store import SchemaError, SymbolKey, TickStore
 from tapeflow.store.migrations import applied_versions
-from tapeflow.store.owner import StoreBusyError, root_owner
+from tapeflow.store.owner import root_owner
+from tapeflow.store.symbols import normalize_symbol
 
 if TYPE_CHECKING:
     from tapeflow.analytics.api import Analytics
@@ -38,18 +35,6 @@ if TYPE_CHECKING:
 def _console(stderr: bool = False) -> Console:
     """See :func:`tapeflow.cli.console.console`."""
     return console(stderr)
-
-
-RootOption = Annotated[
-    Path,
-    typer.Option(
-        "--root",
-        envvar="TAPEFLOW_ROOT",
-        help="Store root folder: one DuckDB file per symbol under {root}/{exchange}/"
-        "{market}/{SYMBOL}/.",
-        show_default=True,
-    ),
-]
 
 
 def _help(command) -> str:
@@ -75,16 +60,11 @@ def register(app: typer.Typer) -> None:
     app.add_typer(download, name="download")
 
 
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    _console(stderr=True).print(f"[bold red]error:[/] {message}")
-    return typer.Exit(code)
-
-
 def _check_free(root: Path) -> None:
-    """Refuse to open the files read-write while a ``tapeflow run`` owns the root."""
+    """Refuse (exit 1) to open the files read-write while a ``tapeflow run`` owns the root."""
     owner = root_owner(root)
     if owner is not None:
-        raise _fail(f"{owner.describe(root)}; stop it first", 1)
+        raise fail(f"{owner.describe(root)}; stop it first", RUNTIME_ERROR)
 
 
 def import_cmd(
@@ -117,54 +97,59 @@ def import_cmd(
     exchange, market and symbol wins over the options; a file that says nothing needs them.
     Nothing is written if any file's format or symbol cannot be told.
     """
+    _check_paths(paths)
     _check_free(root)
-    try:
-        with TickStore(root) as store:
-            summary = import_paths(
-                store,
-                paths,
-                exchange=exchange,
-                market=market,
-                symbol=symbol,
-                id_space=id_space,
-                progress=not quiet,
-            )
-    except (SourceError, InvalidSymbolError, IdSpaceMismatchError, FileNotFoundError) as exc:
-        raise _fail(str(exc)) from None
+    with cli_errors(), TickStore(root) as store:
+        summary = import_paths(
+            store,
+            paths,
+            exchange=exchange,
+            market=market,
+            symbol=symbol,
+            id_space=id_space,
+            progress=not quiet,
+        )
     print_summary(summary)
 
 
+def _check_paths(paths: list[Path]) -> None:
+    """Refuse (exit 2, one line) before anything starts if a path does not exist."""
+    missing = [str(p) for p in paths if not Path(p).exists()]
+    if missing:
+        raise fail(f"no such file or folder: {', '.join(missing)}")
+
+
 def print_summary(summary: ImportSummary) -> None:
-    """Per-symbol counts of an import as a rich table."""
-    table = Table(title="import")
-    for col in (
-        "symbol",
-        "received",
-        "inserted",
-        "duplicates",
-        "conflicts",
-        "quarantined",
-        "skipped msgs",
-    ):
-        table.add_column(col, justify="left" if col == "symbol" else "right", no_wrap=True)
-    for key, c in sorted(summary.symbols.items()):
-        table.add_row(
-            str(key),
-            *(
-                f"{v:,}"
-                for v in (
-                    c.received,
-                    c.inserted,
-                    c.duplicates,
-                    c.conflicts,
-                    c.quarantined,
-                    c.skipped,
-                )
-            ),
-        )
-    _console().print(table)
+    """Per-symbol counts of an import as a table (fits 80 columns)."""
+    names = ("received", "inserted", "dupl.", "confl.", "quar.", "skipped")
+    emit(
+        "import",
+        ("symbol", *names),
+        (
+            (
+                str(key),
+                *(
+                    f"{v:,}"
+                    for v in (
+                        c.received,
+                        c.inserted,
+                        c.duplicates,
+                        c.conflicts,
+                        c.quarantined,
+                        c.skipped,
+                    )
+                ),
+            )
+            for key, c in sorted(summary.symbols.items())
+        ),
+        right=names,
+        no_wrap=("symbol", *names),
+    )
+    _console().print(
+        "[dim]dupl.: already stored · confl.: same id, other content · quar.: refused rows[/]"
+    )
     for path, _ in summary.skipped_files:
-        _console().print(f"[dim]skipped (not a trade file): {path}[/]")
+        _console().print(f"[dim]skipped (not a trade file): {escape(str(path))}[/]")
 
 
 def download_binance_cmd(
@@ -194,115 +179,115 @@ def download_binance_cmd(
     from tapeflow.sources.download import download_and_import
 
     _check_free(root)
-    try:
-        with TickStore(root) as store:
+    with cli_errors(), TickStore(root) as store:
+        try:
             report = download_and_import(
                 store,
                 market=market,
-                symbol=symbol.upper(),
+                symbol=normalize_symbol(symbol),
                 start=start.date(),
                 end=(end or start).date(),
                 agg=agg,
                 base_url=base_url,
                 progress=not quiet,
             )
-    except (SourceError, InvalidSymbolError, IdSpaceMismatchError, ValueError) as exc:
-        raise _fail(str(exc)) from None
+        except ValueError as exc:  # bad market or dates: input
+            raise fail(str(exc), USAGE_ERROR) from None
     for path in report.files:
-        _console().print(f"verified {path}")
+        _console().print(f"verified {escape(str(path))}")
     if report.summary:
         print_summary(report.summary)
     for name, why in report.failures:
-        _console(stderr=True).print(f"[bold red]failed:[/] {name}: {why}")
+        _console(stderr=True).print(f"[bold red]error:[/] {escape(f'{name}: {why}')}")
     if report.failures:
-        raise typer.Exit(1)
+        raise typer.Exit(RUNTIME_ERROR)
 
 
 @contextmanager
 def _open_reader(root: Path) -> Iterator[Analytics]:
     """The store for reading: the files themselves (read-only), or, while a ``tapeflow run``
-    holds them, its query endpoint (:func:`tapeflow.open`) — the same queries either way."""
+    holds them, its query endpoint (:func:`tapeflow.open`) — the same queries either way.
+    A missing root exits 2; a run that cannot be reached, 1."""
     from tapeflow.analytics.api import open as open_analytics
 
-    if not root.is_dir():
-        raise _fail(f"no store at {root} (set --root or TAPEFLOW_ROOT)")
-    try:
-        analytics = open_analytics(root)
-    except StoreBusyError as exc:
-        raise _fail(str(exc), 1) from None
-    with analytics:
+    with cli_errors(), open_analytics(existing_root(root)) as analytics:
         yield analytics
 
 
-def _resolve(keys: list[SymbolKey], root: Path, text: str) -> SymbolKey:
-    """``binance/usdm/BTCUSDT``, or a bare ``BTCUSDT`` if only one market has it."""
-    if "/" in text or ":" in text:
-        try:
-            key = SymbolKey.parse(text)
-        except InvalidSymbolError as exc:
-            raise _fail(str(exc)) from None
-        if key not in keys:
-            raise _fail(f"no data for {key} under {root}")
-        return key
-    matches = [k for k in keys if k.symbol == text.upper()]
-    if len(matches) != 1:
-        found = ", ".join(map(str, matches)) or "none"
-        raise _fail(f"{text!r} matches {found}; name it as exchange/market/SYMBOL")
-    return matches[0]
+def _resolve(store: Analytics, text: str) -> SymbolKey:
+    """``binance/usdm/BTCUSDT``, or a bare ``BTCUSDT`` if only one market has it
+    (:func:`tapeflow.analytics.resolve.resolve_symbol`; errors exit 2)."""
+    with cli_errors():
+        return store.resolve(text)
+
+
+#: ``tapeflow info`` fields (``--json`` / ``--csv`` print all of them).
+INFO_COLUMNS = (
+    "symbol",
+    "id_space",
+    "rows",
+    "first_ts",
+    "last_ts",
+    "first_id",
+    "last_id",
+    "gaps",
+    "missing_ids",
+    "quarantined",
+    "conflicts",
+    "file_bytes",
+)
 
 
 def _fmt_ts(value: dt.datetime | None) -> str:
-    # UTC (the column title says so), whichever path the value came by
-    return value.replace(tzinfo=None).isoformat(sep=" ", timespec="milliseconds") if value else "-"
+    return value.strftime("%Y-%m-%d %H:%M") if value else "-"
 
 
-def info_cmd(root: RootOption = Path("data")) -> None:
+def info_cmd(
+    root: RootOption = Path("data"), as_json: JsonOption = False, as_csv: CsvOption = False
+) -> None:
     """Per symbol: rows, first/last trade time (UTC), id range, gaps, quarantine, conflicts,
-    file size."""
+    file size. The table shows the essentials (fits 80 columns; times UTC); --json / --csv
+    every field (id space, first/last id, missing ids, bytes)."""
+    fmt = output_format(as_json, as_csv)
     with _open_reader(root) as store:
-        keys = store.symbols()
-        if not keys:
-            _console().print(f"no symbols under {root}")
-            return
-        table = Table(title=f"tapeflow store {root}")
-        for col in (
-            "symbol",
-            "ids",
-            "rows",
-            "first (UTC)",
-            "last (UTC)",
-            "id range",
-            "gaps",
-            "missing ids",
-            "quarantined",
-            "conflicts",
-            "size",
-        ):
-            table.add_column(
-                col,
-                justify="left" if col in ("symbol", "ids") else "right",
-                no_wrap=col in ("symbol", "rows"),
-            )
-        for key in keys:
+        records = []
+        for key in store.symbols():
             try:
                 s = store.summary(key)
             except (duckdb.Error, SchemaError, RuntimeError) as exc:
-                raise _fail(f"{key}: {exc}") from None
-            ids = f"{s['first_id']}–{s['last_id']}" if s["first_id"] is not None else "-"
-            table.add_row(
-                str(key),
-                s["id_space"] or "-",
-                f"{s['rows']:,}",
-                _fmt_ts(s["first_ts"]),
-                _fmt_ts(s["last_ts"]),
-                ids,
-                f"{s['gaps']:,}",
-                f"{s['missing_ids']:,}",
-                f"{s['quarantined']:,}",
-                f"{s['conflicts']:,}",
-                _size(key.path(root).stat().st_size),
+                raise fail(f"{key}: {exc}", RUNTIME_ERROR) from None
+            file_bytes = key.path(root).stat().st_size
+            records.append({**s, "symbol": str(key), "file_bytes": file_bytes})
+    if fmt is not OutputFormat.table:
+        emit("info", INFO_COLUMNS, ([r[c] for c in INFO_COLUMNS] for r in records), fmt)
+        return
+    emit(
+        f"tapeflow store {root} (times UTC)",
+        (
+            "symbol",
+            "rows",
+            "first/last trade",
+            "gaps",
+            "quar.",
+            "confl.",
+            "size",
+        ),
+        (
+            (
+                r["symbol"],
+                f"{r['rows']:,}",
+                f"{_fmt_ts(r['first_ts'])}\n{_fmt_ts(r['last_ts'])}",  # UTC
+                f"{r['gaps']:,}",
+                f"{r['quarantined']:,}",
+                f"{r['conflicts']:,}",
+                _size(r["file_bytes"]),
             )
-        _console().print(table)
+            for r in records
+        ),
+        right=("rows", "gaps", "quar.", "confl.", "size"),
+        no_wrap=("symbol", "rows", "size"),
+        empty=f"no symbols under {root}",
+    )
 
 
 def _size(n: int) -> str:
@@ -322,25 +307,31 @@ def gaps_cmd(
         ),
     ] = None,
     root: RootOption = Path("data"),
+    as_json: JsonOption = False,
+    as_csv: CsvOption = False,
 ) -> None:
     """Missing trade-id ranges (trade ids are contiguous, so each range is missing trades)."""
+    fmt = output_format(as_json, as_csv)
     with _open_reader(root) as store:
-        keys = [_resolve(store.symbols(), root, symbol)] if symbol else store.symbols()
-        table = Table(title="missing trade ids")
-        for col in ("symbol", "first missing", "last missing", "count"):
-            table.add_column(col, justify="left" if col == "symbol" else "right", no_wrap=True)
-        total = 0
+        keys = [_resolve(store, symbol)] if symbol else store.symbols()
+        rows = []
         for key in keys:
             try:
                 gaps = store.missing_ids(key)
             except (duckdb.Error, SchemaError, RuntimeError) as exc:
-                raise _fail(f"{key}: {exc}") from None
-            for first, last in gaps:
-                table.add_row(str(key), str(first), str(last), f"{last - first + 1:,}")
-                total += 1
-        if total:
-            _console().print(table)
-        _console().print(f"{total} gap(s) in {len(keys)} symbol(s)")
+                raise fail(f"{key}: {exc}", RUNTIME_ERROR) from None
+            rows.extend((str(key), first, last, last - first + 1) for first, last in gaps)
+    if fmt is not OutputFormat.table:
+        emit("gaps", ("symbol", "first_missing", "last_missing", "count"), rows, fmt)
+        return
+    if rows:
+        emit(
+            "missing trade ids",
+            ("symbol", "first missing", "last missing", "count"),
+            ((k, str(a), str(b), f"{n:,}") for k, a, b, n in rows),
+            right=("first missing", "last missing", "count"),
+        )
+    _console().print(f"{len(rows)} gap(s) in {len(keys)} symbol(s)")
 
 
 def sql_cmd(
@@ -353,30 +344,28 @@ def sql_cmd(
     ],
     limit: Annotated[int, typer.Option(help="Rows to print at most.")] = 50,
     root: RootOption = Path("data"),
+    as_json: JsonOption = False,
+    as_csv: CsvOption = False,
 ) -> None:
     """Run one read-only query on one symbol's database (tables: ticks, gaps, quarantine,
     tick_conflicts, import_log, ...; every view and macro of sql/analytics). One SELECT or
     EXPLAIN statement; it runs where writing is impossible (the file attached read-only, no
     file access, settings locked), through the query endpoint while `tapeflow run` holds
-    the files."""
-    from tapeflow.analytics.errors import ReadOnlyQueryError
-
+    the files. Values print as data (exact decimals, no markup); --json / --csv for
+    machine-readable output."""
+    fmt = output_format(as_json, as_csv)
     with _open_reader(root) as store:
-        key = _resolve(store.symbols(), root, symbol)
+        key = _resolve(store, symbol)
         try:
             frame = store.sql(key, query)
-        except ReadOnlyQueryError as exc:
-            raise _fail(str(exc)) from None
-        except (duckdb.Error, SchemaError, UnknownSymbolError, RuntimeError) as exc:
-            raise _fail(str(exc)) from None
-    table = Table(title=f"{key}")
-    for name in frame.columns:
-        table.add_column(name)
-    for row in frame.head(limit).iter_rows():
-        table.add_row(*("NULL" if v is None else str(v) for v in row))
-    _console().print(table)
-    if frame.height > limit:
-        _console().print(f"[dim](more rows; showing the first {limit}; use --limit)[/]")
+        except duckdb.IOException:
+            raise
+        except duckdb.Error as exc:  # the query itself is wrong: input
+            raise fail(str(exc), USAGE_ERROR) from None
+    names, rows = frame.columns, list(frame.head(limit + 1).iter_rows())
+    emit(str(key), names, rows[:limit], fmt)
+    if len(rows) > limit:
+        _console(stderr=True).print(f"[dim](more rows; showing the first {limit}; use --limit)[/]")
 
 
 def migrate_cmd(root: RootOption = Path("data")) -> None:
@@ -388,16 +377,15 @@ def migrate_cmd(root: RootOption = Path("data")) -> None:
     `tapeflow run` may hold them. The reading commands (info, gaps, sql, tapeflow.open)
     refuse an outdated file and point here; import, download and run migrate on their own.
     """
-    if not root.is_dir():
-        raise _fail(f"no store at {root} (set --root or TAPEFLOW_ROOT)")
+    existing_root(root)
     _check_free(root)
-    with TickStore(root) as store:
+    with cli_errors(), TickStore(root) as store:
         keys = store.symbols()
         for key in keys:
             try:
                 with store.connection(key) as con:
                     versions = sorted(applied_versions(con))
             except (duckdb.IOException, SchemaError) as exc:
-                raise _fail(f"{key}: {exc}") from None
+                raise fail(f"{key}: {exc}", RUNTIME_ERROR) from None
             _console().print(f"{key}: schema migrations {', '.join(map(str, versions))}")
     _console().print(f"{len(keys)} symbol file(s) up to date")

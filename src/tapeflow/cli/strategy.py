@@ -7,25 +7,32 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
+from tapeflow.cli.console import console as make_console
+from tapeflow.cli.errors import cli_errors
+from tapeflow.cli.options import ConfigRootOption, default_root, existing_root
+from tapeflow.cli.output import (
+    CsvOption,
+    JsonOption,
+    OutputFormat,
+    cell,
+    emit,
+    json_value,
+    output_format,
+    plain_number,
+)
 from tapeflow.strategy.levels import LEVELS
 
 _MARK = {True: "[green]✓[/]", False: "[red]✗[/]", None: "[dim]·[/]"}
-_HEADER = {
-    "regime": "regime",
-    "zone": "zone",
-    "cascade": "cascade",
-    "bounce": "bounce",
-    "confluence": "confl.",
-}
 
 
 def _num(value: Any) -> str:
     if value is None:
         return "–"
     if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
+        return plain_number(float(f"{value:.4g}"))
+    return cell(value)
 
 
 def headline(levels: dict[str, Any], level: str) -> str:
@@ -55,10 +62,7 @@ def explain(
         str, typer.Argument(help="BTCUSDT, or exchange/market/SYMBOL when ambiguous.")
     ],
     last: Annotated[int, typer.Option("--last", min=1, help="Evaluations to show.")] = 20,
-    root: Annotated[
-        Path | None,
-        typer.Option("--root", help="Tick store root (default: the config's store.root)."),
-    ] = None,
+    root: ConfigRootOption = None,
     config: Annotated[
         Path | None,
         typer.Option("--config", help="Configuration whose store.root to use."),
@@ -66,69 +70,56 @@ def explain(
     strategy: Annotated[
         str | None, typer.Option("--strategy", help="Only this strategy name.")
     ] = None,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="Print the records as JSON lines instead.")
-    ] = False,
+    as_json: JsonOption = False,
+    as_csv: CsvOption = False,
 ) -> None:
     """Print the last evaluations of SYMBOL's strategy: the level each stopped at, pass/fail
-    per level with the numbers that decided it, and any signal."""
-    from rich.console import Console
+    per level (1-5: regime, zone, cascade, bounce, confluence) with the numbers that
+    decided it, and any signal (fits 80 columns). --json: every record with
+    its levels and signal as objects; --csv: the flat columns (levels as JSON text)."""
     from rich.table import Table
 
     from tapeflow.analytics.api import open as open_analytics
-    from tapeflow.analytics.errors import AmbiguousSymbolError, SymbolNotFoundError
-    from tapeflow.config import ConfigError, load_config
-    from tapeflow.config.loader import DEFAULT_CONFIG
-    from tapeflow.store.owner import StoreBusyError
 
-    if root is None:
-        path = config or (DEFAULT_CONFIG if DEFAULT_CONFIG.exists() else None)
-        try:
-            root = load_config(path).store.root if path else Path("data")
-        except ConfigError as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(2) from None
+    fmt = output_format(as_json, as_csv)
+    root = existing_root(default_root(config, root))
     where = "WHERE strategy = ? " if strategy else ""
     params: list[Any] = [strategy] if strategy else []
-    try:
-        with open_analytics(root) as analytics:
-            key = analytics.resolve(symbol)
-            frame = analytics.sql(
-                key,
-                "SELECT candle_time, timeframe, strategy, level_reached, direction, "
-                "regime_pass, zone_pass, cascade_pass, bounce_pass, confluence_pass, reason, "
-                f"levels, signal, signal_id FROM decisions {where}"
-                "ORDER BY candle_time DESC LIMIT ?",
-                [*params, last],
-            )
-    except (
-        FileNotFoundError,
-        SymbolNotFoundError,
-        AmbiguousSymbolError,
-        ValueError,
-        StoreBusyError,
-    ) as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from None
+    with cli_errors(), open_analytics(root) as analytics:
+        key = analytics.resolve(symbol)
+        frame = analytics.sql(
+            key,
+            "SELECT candle_time, timeframe, strategy, level_reached, direction, "
+            "regime_pass, zone_pass, cascade_pass, bounce_pass, confluence_pass, reason, "
+            f"levels, signal, signal_id FROM decisions {where}"
+            "ORDER BY candle_time DESC LIMIT ?",
+            [*params, last],
+        )
     rows = frame.rows(named=True)
-    if as_json:
+    if fmt is OutputFormat.csv:
+        emit("decisions", frame.columns, frame.rows(), fmt)
+        return
+    if fmt is OutputFormat.json:
         for r in rows:
             r["levels"] = json.loads(r["levels"])
             r["signal"] = json.loads(r["signal"]) if r["signal"] else None
-            typer.echo(json.dumps(r, default=str))
+            typer.echo(json.dumps(json_value(r)))
         return
-    console = Console()
+    console = make_console()
     if not rows:
         console.print(f"no decisions recorded for {key}")
         return
-    table = Table(title=f"{key} — last {len(rows)} evaluations (newest first)")
+    table = Table(
+        title=escape(f"{key} — last {len(rows)} evaluations (newest first)"),
+        box=None,
+        pad_edge=False,
+        header_style="bold underline",
+    )
     table.add_column("candle (UTC)", no_wrap=True)
-    table.add_column("reached")
-    table.add_column("dir")
-    for level in LEVELS:
-        table.add_column(_HEADER[level], justify="center")
-    table.add_column("why")
-    table.add_column("numbers")
+    table.add_column("reached", no_wrap=True)
+    table.add_column("dir", no_wrap=True)
+    table.add_column(" ".join(str(n) for n in range(1, len(LEVELS) + 1)), no_wrap=True)
+    table.add_column("why, and the numbers that decided it", overflow="fold")
     for r in rows:
         levels = json.loads(r["levels"])
         reached = r["level_reached"]
@@ -142,13 +133,17 @@ def explain(
             )
         table.add_row(
             r["candle_time"].strftime("%Y-%m-%d %H:%M"),
-            f"[{style}]{reached}[/]" if style else reached,
-            r["direction"] or "",
-            *(_MARK[r[f"{level}_pass"]] for level in LEVELS),
-            r["reason"],
-            detail,
+            f"[{style}]{escape(reached)}[/]" if style else escape(reached),
+            escape(r["direction"] or ""),
+            " ".join(_MARK[r[f"{level}_pass"]] for level in LEVELS),
+            f"{escape(r['reason'] or '')}\n[dim]{escape(detail)}[/]",
         )
     console.print(table)
+    console.print(
+        "[dim]"
+        + " ".join(f"{n} {level}" for n, level in enumerate(LEVELS, 1))
+        + ": ✓ pass ✗ reject · not reached[/]"
+    )
 
 
 def register(app: typer.Typer) -> None:

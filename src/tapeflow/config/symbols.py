@@ -17,7 +17,13 @@ from tapeflow.config.base import Section
 from tapeflow.config.risk import RiskSettings
 from tapeflow.config.strategy import StrategySettings
 from tapeflow.config.timeframes import Timeframes
-from tapeflow.store.symbols import MARKETS, InvalidSymbolError, SymbolKey, validate_symbol
+from tapeflow.store.symbols import (
+    MARKETS,
+    InvalidSymbolError,
+    SymbolKey,
+    normalize_symbol,
+    validate_symbol,
+)
 
 
 class ProfileSettings(Section):
@@ -105,6 +111,12 @@ class SymbolConfig(SymbolSettings):
 
     market: str  # required once merged
     symbol: str
+
+    @field_validator("symbol", mode="before")
+    @classmethod
+    def _spelling(cls, value: object) -> object:
+        """``btcusdt`` is ``BTCUSDT``, as in every command (one spelling of symbols)."""
+        return normalize_symbol(value) if isinstance(value, str) else value
 
     @model_validator(mode="after")
     def _valid_key(self) -> Self:

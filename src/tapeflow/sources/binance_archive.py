@@ -204,7 +204,9 @@ def read(path: Path, opts: ImportOptions) -> Iterator[SourceBatch]:
 
     Raises:
         CorruptArchiveError: the zip is damaged (before any batch is produced).
-        SourceError: the CSV cannot be parsed (names the file and Arrow's reason).
+        SourceError: the CSV cannot be read at all (names the file and Arrow's reason).
+        Rows with the wrong number of cells, or an id/time/side that does not parse, are
+        not errors: they travel in ``SourceBatch.quarantined`` with their raw line.
     """
     layout = _layout(path, _first_line(path, verify=False), opts)
     key = _key(path, layout, opts)
@@ -235,15 +237,16 @@ def read(path: Path, opts: ImportOptions) -> Iterator[SourceBatch]:
         use_threads=True,
     )
     try:
-        for batch, position in exact_csv_batches(
+        for batch, position, rejected in exact_csv_batches(
             open_stream, read_opts, types, wanted, price="price", quantity="qty"
         ):
             table = _to_ticks(batch, id_space)
-            for offset in range(0, table.num_rows, opts.batch_rows):
+            for offset in range(0, max(table.num_rows, 1), opts.batch_rows):
                 yield SourceBatch(
                     key=key,
                     id_space=id_space,
                     table=table.slice(offset, opts.batch_rows),
+                    quarantined=rejected if offset == 0 else [],
                     position=position,
                 )
     except (pa.ArrowInvalid, zipfile.BadZipFile, EOFError, zlib.error) as exc:

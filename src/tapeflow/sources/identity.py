@@ -16,7 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tapeflow.sources.model import ImportOptions, SymbolResolutionError
-from tapeflow.store.symbols import InvalidSymbolError, SymbolKey
+from tapeflow.store.symbols import InvalidSymbolError, SymbolKey, normalize_symbol
 
 
 def binance_futures_market(symbol: str) -> str:
@@ -43,7 +43,9 @@ def resolve_key(
     market: str | None = None,
     symbol: str | None = None,
 ) -> SymbolKey:
-    """The symbol key of ``path``: values found in the data win, options fill the rest.
+    """The symbol key of ``path``: values found in the data win, options fill the rest;
+    the symbol is spelled by :func:`~tapeflow.store.symbols.normalize_symbol` (``--symbol
+    btcusdt`` is ``BTCUSDT``), exchange and market in lower case.
 
     Raises:
         SymbolResolutionError: a part is known neither from the data nor the options, or
@@ -61,6 +63,10 @@ def resolve_key(
             f"{path}: the file does not say its {', '.join(missing)}; pass {flags}"
         )
     try:
-        return SymbolKey(parts["exchange"], parts["market"], parts["symbol"])
+        return SymbolKey(
+            parts["exchange"].strip().lower(),
+            parts["market"].strip().lower(),
+            normalize_symbol(parts["symbol"]),
+        )
     except InvalidSymbolError as exc:
         raise SymbolResolutionError(f"{path}: {exc}") from exc

@@ -80,14 +80,6 @@ _TYPES = {
 _READ_OPTIONS = pacsv.ReadOptions(block_size=BLOCK_SIZE)
 
 
-def _reader(stream: pa.NativeFile) -> pacsv.CSVStreamingReader:
-    return pacsv.open_csv(
-        stream,
-        read_options=_READ_OPTIONS,
-        convert_options=pacsv.ConvertOptions(column_types=_TYPES, strings_can_be_null=False),
-    )
-
-
 def _key(path: Path, exchange: str, symbol: str, opts: ImportOptions) -> SymbolKey:
     try:
         ex, market = market_of(exchange, symbol)
@@ -101,9 +93,19 @@ def probe(path: Path, opts: ImportOptions) -> list[SymbolKey]:
     stream, raw = _open(path)
     with raw, stream:
         try:
-            batch = _reader(stream).read_next_batch()
+            batch = pacsv.open_csv(  # only the symbol columns; unparseable rows are skipped
+                stream,
+                read_options=_READ_OPTIONS,
+                parse_options=pacsv.ParseOptions(invalid_row_handler=lambda row: "skip"),
+                convert_options=pacsv.ConvertOptions(
+                    column_types={"exchange": pa.string(), "symbol": pa.string()},
+                    include_columns=["exchange", "symbol"],
+                ),
+            ).read_next_batch()
         except StopIteration:
             raise source_error(path, "no rows") from None
+        except (pa.ArrowInvalid, KeyError) as exc:
+            raise source_error(path, f"not a Tardis trades CSV: {exc}") from exc
     pairs = pa.table(batch).group_by(["exchange", "symbol"]).aggregate([]).to_pylist()
     return [_key(path, p["exchange"], p["symbol"], opts) for p in pairs]
 
@@ -112,7 +114,9 @@ def read(path: Path, opts: ImportOptions) -> Iterator[SourceBatch]:
     """Stream the file as batches per symbol.
 
     Raises:
-        SourceError: the CSV cannot be parsed (names the file).
+        SourceError: the CSV cannot be read at all (names the file). Ragged rows and rows
+            whose times do not parse travel in ``SourceBatch.quarantined`` (raw line and
+            reason), with the first symbol's batch.
     """
 
     def open_stream():
@@ -120,10 +124,15 @@ def read(path: Path, opts: ImportOptions) -> Iterator[SourceBatch]:
         return stream, raw.tell
 
     try:
-        for batch, position in exact_csv_batches(
+        for batch, position, unparsed in exact_csv_batches(
             open_stream, _READ_OPTIONS, _TYPES, list(_TYPES), price="price", quantity="amount"
         ):
             table = pa.table(batch)
+            if not table.num_rows:
+                if unparsed:  # only refused rows left: they go to the first symbol's file
+                    key = probe(path, opts)[0]
+                    yield SourceBatch(key, "trade", _to_ticks(table)[0], unparsed, 0, position)
+                continue
             pairs = table.group_by(["exchange", "symbol"]).aggregate([]).to_pylist()
             for pair in pairs:
                 part = table
@@ -135,6 +144,8 @@ def read(path: Path, opts: ImportOptions) -> Iterator[SourceBatch]:
                     part = table.filter(mask)
                 key = _key(path, pair["exchange"], pair["symbol"], opts)
                 ticks, rejected = _to_ticks(part)
+                if unparsed:  # rows that did not parse belong to no symbol: the first one's
+                    rejected, unparsed = unparsed + rejected, []
                 for offset in range(0, max(ticks.num_rows, 1), opts.batch_rows):
                     yield SourceBatch(
                         key=key,

@@ -15,8 +15,10 @@ class StateSettings(BaseModel):
 
     Attributes:
         backend: ``"embedded"`` (one SQLite file, the paper default) or ``"firestore"``.
-        path: the embedded store's file (relative paths are relative to the working
-            directory).
+        path: the embedded store's file, which also holds the paper exchange's account;
+            a relative path is relative to the store root (``store.root``, ``--root``,
+            ``$TAPEFLOW_ROOT``), so each root has its own positions and paper account
+            (default ``{root}/state/state.sqlite3``); an absolute path is used as is.
         root: Firestore document path holding the collections, one per environment
             (``tapeflow/paper``, ``tapeflow/live``).
         project_id: Google Cloud project for Firestore (default: from the credentials; the
@@ -27,14 +29,23 @@ class StateSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     backend: Literal["embedded", "firestore"] = "embedded"
-    path: Path = Path("data/state/state.sqlite3")
+    path: Path = Path("state/state.sqlite3")
     root: str = "tapeflow/paper"
     project_id: str | None = None
     database: str | None = None
 
 
-def open_store(settings: StateSettings) -> PositionStore:
-    """Open the store ``settings`` describe (caller closes it).
+def state_path(settings: StateSettings, root: str | Path | None) -> Path:
+    """The embedded store's file: ``settings.path`` under ``root`` when relative (as is
+    when absolute, or when no root is given)."""
+    if root is None or settings.path.is_absolute():
+        return settings.path
+    return Path(root) / settings.path
+
+
+def open_store(settings: StateSettings, root: str | Path | None = None) -> PositionStore:
+    """Open the store ``settings`` describe (caller closes it); ``root``: the store root a
+    relative embedded path is under (see :func:`state_path`).
 
     Raises:
         tapeflow.state.firestore.StateConfigError: Firestore credentials/project/root.
@@ -48,4 +59,4 @@ def open_store(settings: StateSettings) -> PositionStore:
         )
     from tapeflow.state.embedded import EmbeddedStore
 
-    return EmbeddedStore(settings.path)
+    return EmbeddedStore(state_path(settings, root))

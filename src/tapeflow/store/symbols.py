@@ -55,7 +55,9 @@ class SymbolKey:
 
     @classmethod
     def parse(cls, text: str) -> SymbolKey:
-        """Parse ``"exchange/market/SYMBOL"`` (also ``:`` separated).
+        """Parse ``"exchange/market/SYMBOL"`` (also ``:`` separated); exchange and market
+        are lower-cased and the symbol spelled by :func:`normalize_symbol`
+        (``"Binance/USDM/btcusdt"`` -> ``binance/usdm/BTCUSDT``).
 
         Raises:
             InvalidSymbolError: if the text does not have three valid parts.
@@ -65,7 +67,8 @@ class SymbolKey:
             raise InvalidSymbolError(
                 f"expected 'exchange/market/SYMBOL' (e.g. 'binance/usdm/BTCUSDT'), got {text!r}"
             )
-        return cls(*parts)
+        exchange, market, symbol = parts
+        return cls(exchange.strip().lower(), market.strip().lower(), normalize_symbol(symbol))
 
     @property
     def alias(self) -> str:
@@ -78,6 +81,14 @@ class SymbolKey:
 
     def __str__(self) -> str:
         return f"{self.exchange}/{self.market}/{self.symbol}"
+
+
+def normalize_symbol(text: str) -> str:
+    """The one spelling of a native symbol typed by a user or found in a file: surrounding
+    blanks removed, upper case (``" btcusdt"`` -> ``"BTCUSDT"``). Every command, reader and
+    the analytics API spell symbols through this function; validity is checked by
+    :func:`validate_symbol`. Non-strings are returned unchanged (and refused there)."""
+    return text.strip().upper() if isinstance(text, str) else text
 
 
 def validate_symbol(exchange: str, market: str, symbol: str) -> None:

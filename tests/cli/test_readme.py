@@ -65,6 +65,7 @@ def test_the_readme_lists_the_commands_it_documents() -> None:
         "explain",
         "migrate",
         "reconcile",
+        "positions",
     } <= subcommands
 
 

@@ -4,13 +4,13 @@ Exit codes (documented in the README's commands section):
 
 * ``0`` — done;
 * ``1`` — runtime error: the work could not be done although the input was fine (a file
-  held by another process, a schema that needs ``tapeflow migrate``, a store that failed,
-  a damaged download);
+  held by another process, a store that failed, a damaged download);
 * ``2`` — usage or input error: a bad option, a path that does not exist, an unknown or
   ambiguous symbol, an invalid configuration, a file whose format or symbol cannot be told,
-  a query that is not read-only. Nothing was started. The trading commands (run,
-  reconcile, positions, close, pause, resume, risk reset) also exit 2 when they refuse to
-  act (exchange unreachable, reconciliation incomplete): nothing traded.
+  a query that is not read-only, a store whose files need ``tapeflow migrate`` first.
+  Nothing was started. The trading commands (run, reconcile, positions, close, pause,
+  resume, risk reset) also exit 2 when they refuse to act (exchange unreachable,
+  reconciliation incomplete): nothing traded.
 
 Every error is printed as one ``error: ...`` message on stderr, never a traceback.
 ``tapeflow reconcile`` keeps its own documented codes (``1`` = discrepancies resolved).
@@ -39,7 +39,12 @@ def _usage_errors() -> tuple[type[BaseException], ...]:
     )
     from tapeflow.config import ConfigError
     from tapeflow.sources import SourceError
-    from tapeflow.store import IdSpaceMismatchError, InvalidSymbolError, UnknownSymbolError
+    from tapeflow.store import (
+        IdSpaceMismatchError,
+        InvalidSymbolError,
+        SchemaError,
+        UnknownSymbolError,
+    )
 
     return (
         SourceError,
@@ -53,6 +58,7 @@ def _usage_errors() -> tuple[type[BaseException], ...]:
         BucketError,
         ReadOnlyQueryError,
         FileNotFoundError,
+        SchemaError,  # the files need `tapeflow migrate` first
     )
 
 

@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from tapeflow.cli.console import console
-from tapeflow.cli.errors import RUNTIME_ERROR, USAGE_ERROR, cli_errors, fail
+from tapeflow.cli.errors import RUNTIME_ERROR, USAGE_ERROR, cli_errors, exit_code, fail
 from tapeflow.cli.options import RootOption, existing_root
 from tapeflow.cli.output import CsvOption, JsonOption, OutputFormat, emit, output_format
 from tapeflow.sources import ImportSummary, import_paths
@@ -254,8 +254,8 @@ def info_cmd(
         for key in store.symbols():
             try:
                 s = store.summary(key)
-            except (duckdb.Error, SchemaError, RuntimeError) as exc:
-                raise fail(f"{key}: {exc}", RUNTIME_ERROR) from None
+            except (duckdb.Error, RuntimeError) as exc:  # SchemaError too: exit 2
+                raise fail(f"{key}: {exc}", exit_code(exc)) from None
             file_bytes = key.path(root).stat().st_size
             records.append({**s, "symbol": str(key), "file_bytes": file_bytes})
     if fmt is not OutputFormat.table:
@@ -318,8 +318,8 @@ def gaps_cmd(
         for key in keys:
             try:
                 gaps = store.missing_ids(key)
-            except (duckdb.Error, SchemaError, RuntimeError) as exc:
-                raise fail(f"{key}: {exc}", RUNTIME_ERROR) from None
+            except (duckdb.Error, RuntimeError) as exc:  # SchemaError too: exit 2
+                raise fail(f"{key}: {exc}", exit_code(exc)) from None
             rows.extend((str(key), first, last, last - first + 1) for first, last in gaps)
     if fmt is not OutputFormat.table:
         emit("gaps", ("symbol", "first_missing", "last_missing", "count"), rows, fmt)
@@ -386,6 +386,6 @@ def migrate_cmd(root: RootOption = Path("data")) -> None:
                 with store.connection(key) as con:
                     versions = sorted(applied_versions(con))
             except (duckdb.IOException, SchemaError) as exc:
-                raise fail(f"{key}: {exc}", RUNTIME_ERROR) from None
+                raise fail(f"{key}: {exc}", exit_code(exc)) from None
             _console().print(f"{key}: schema migrations {', '.join(map(str, versions))}")
     _console().print(f"{len(keys)} symbol file(s) up to date")

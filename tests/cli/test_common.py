@@ -141,7 +141,7 @@ def test_every_reading_command_honours_tapeflow_root(
 
 def test_chart_title_has_no_exponent(two_markets_root: Path) -> None:
     with open_analytics(two_markets_root) as ta:
-        data = load_chart_data(ta, "binance/usdm/BTCUSDT", "1h")
+        data = load_chart_data(ta, "binance/usdm/BTCUSDT", "4h")
     assert data.bucket == Decimal(50)  # July and August prices: ~60 levels of 50 USDT
     assert data.title.endswith("(profile level 50)"), data.title
 

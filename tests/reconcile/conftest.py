@@ -15,6 +15,7 @@ from aiohttp import web
 from tapeflow.execution.ccxt_adapter import CcxtExchange, Credentials
 from tapeflow.execution.settings import RetrySettings
 from tests.execution.support import real_ticks
+from tests.notify.mail_server import MailServer
 from tests.reconcile.threaded import ServerThread
 from tests.servers.binance_rest import make_app, running_server
 from tests.servers.binance_trading import TradingState, add_trading_routes
@@ -113,3 +114,11 @@ async def spot(venue: Venue) -> AsyncIterator[CcxtExchange]:
     await ex.load_markets()
     yield ex
     await ex.close()
+
+
+@pytest.fixture
+def mail_server() -> Iterator[MailServer]:
+    """The local SendGrid stand-in (its own thread)."""
+    server = MailServer().start()
+    yield server
+    server.stop()

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import socket
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -15,7 +14,6 @@ from typer.testing import CliRunner
 
 from tapeflow.state.embedded import EmbeddedStore
 from tapeflow.state.reconcile import STATE_NAME
-from tests.notify.mail_server import MailServer
 from tests.reconcile.cli_main import app
 from tests.reconcile.records import position
 from tests.servers.binance_trading import ServerOrder
@@ -138,13 +136,6 @@ def test_paper_mode_reconciles_against_the_paper_account(tmp_path, threaded_venu
     assert threaded_venue.state.requests == []  # nothing signed, nothing sent
     positions, _, _ = stored(tmp_path)
     assert positions[0].close_reason == "missing on exchange"
-
-
-@pytest.fixture
-def mail_server() -> Iterator[MailServer]:
-    server = MailServer().start()
-    yield server
-    server.stop()
 
 
 def test_report_is_emailed_but_not_for_a_dry_run(

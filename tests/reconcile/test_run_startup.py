@@ -6,7 +6,6 @@ replayed trades)."""
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
 from decimal import Decimal
 
 import pytest
@@ -29,13 +28,6 @@ from tests.servers.binance_trading import ServerOrder
 pytestmark = pytest.mark.slow
 
 BTC, ETH = "binance/usdm/BTCUSDT", "binance/usdm/ETHUSDT"
-
-
-@pytest.fixture
-def mail_server() -> Iterator[MailServer]:
-    server = MailServer().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope="module")

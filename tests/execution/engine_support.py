@@ -69,6 +69,7 @@ async def make_rig(
     *,
     refusal_path: Path | None = None,
     clock: Clock | None = None,
+    market_clock: bool = False,
 ) -> Rig:
     """A started engine on a paper USD-M exchange (BTCUSDT, ETHUSDT) over ``store``;
     every bus event is appended to ``rig.events``."""
@@ -77,7 +78,13 @@ async def make_rig(
     clock = clock or Clock()
     paper = make_paper(store, settings)
     engine = ExecutionEngine(
-        settings, paper, store, bus=bus, refusals=RefusalLog(refusal_path), clock=clock
+        settings,
+        paper,
+        store,
+        bus=bus,
+        refusals=RefusalLog(refusal_path),
+        clock=clock,
+        market_clock=market_clock,
     )
     rig = Rig(engine, paper, store, bus, clock)
     bus.subscribe(object, rig.events.append, name="test.events")

@@ -8,11 +8,17 @@ from decimal import Decimal
 from tapeflow.bus.events import (
     CircuitBreakerTripped,
     ConnectionLost,
+    ForceExitRequired,
     OrderFailed,
+    PortfolioHealthDegraded,
     PositionClosed,
     PositionOpened,
     ReconciliationCompleted,
     SignalGenerated,
+    StopAllTrading,
+    StopNewEntries,
+    SystemErrorEvent,
+    TightenStop,
 )
 from tapeflow.notify.messages import Priority
 from tapeflow.store.symbols import SymbolKey
@@ -73,6 +79,43 @@ def all_events() -> dict[str, object]:
             discrepancies=1,
             at=AT,
         ),
+        "stop_all_trading": StopAllTrading(
+            scope="portfolio", reason="daily drawdown 5.012% >= 5%", at=AT
+        ),
+        "portfolio_health": PortfolioHealthDegraded(
+            score=Decimal("44.5"),
+            band="TIGHTEN",
+            action="stops tightened to 0.3%; new entries refused",
+            positions=2,
+            unrealized_pnl=Decimal("-150.25"),
+            daily_drawdown_pct=Decimal("2.5"),
+            open_loss_pct=Decimal("1.5"),
+            losing_share=Decimal("0.5"),
+            at=AT,
+        ),
+        "stop_new_entries": StopNewEntries(reason="score 64.00 < 70", score=Decimal(64), at=AT),
+        "tighten_stop": TightenStop(
+            key=BTC,
+            position_id="pos-7",
+            distance_pct=Decimal("0.3"),
+            stop_price=Decimal("63930.0298"),
+            reason="portfolio health 44.50 < 50",
+            at=AT,
+        ),
+        "force_exit": ForceExitRequired(
+            key=BTC,
+            position_id="pos-7",
+            rule="hold_time",
+            reason="max hold time reached",
+            client_order_id="tf-pos-7-ex",
+            at=AT,
+        ),
+        "system_error": SystemErrorEvent(
+            error_type="SourceError",
+            message="trades.csv: line 3: price 'abc' is not a number",
+            where="tapeflow run",
+            at=AT,
+        ),
     }
 
 
@@ -97,4 +140,23 @@ EXPECTED = {
     "circuit_breaker": (Priority.P1, "CIRCUIT BREAKER portfolio: daily loss 3.10% >= 3%"),
     "connection_lost": (Priority.P2, "Connection lost binance/usdm"),
     "reconciliation": (Priority.P2, "Reconciliation: 1 discrepancies resolved"),
+    "stop_all_trading": (Priority.P1, "STOP ALL TRADING (portfolio): daily drawdown 5.012% >= 5%"),
+    "portfolio_health": (
+        Priority.P2,
+        "Portfolio health 44.50: stops tightened to 0.3%; new entries refused",
+    ),
+    "stop_new_entries": (Priority.P2, "New entries stopped: portfolio health score 64.00 < 70"),
+    "tighten_stop": (
+        Priority.P3,
+        "Stop tightened binance/usdm/BTCUSDT to 0.3% (stop 63930.0298)",
+    ),
+    "force_exit": (
+        Priority.P2,
+        "Force exit binance/usdm/BTCUSDT (hold_time): max hold time reached",
+    ),
+    "system_error": (
+        Priority.P1,
+        "SYSTEM ERROR in tapeflow run: SourceError: trades.csv: line 3: price 'abc' is not a "
+        "number",
+    ),
 }

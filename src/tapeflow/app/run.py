@@ -19,6 +19,14 @@ Ticks flow source → writer (batched appends) and → bus ``TradeTickReceived``
 (flush, refresh candles, ``CandleClosed``) → strategy (``SignalGenerated``) → execution
 chain; every tick also reaches the paper exchange (fills) and trailing stops.
 
+Time-driven risk (drawdown levels, hold time, the portfolio health score): live, each
+execution engine runs it on its own timer as well as on ticks (a dead feed does not leave
+positions unmanaged); a replay drives it from the exchange time of the replayed ticks (the
+engines' market clock), so a replay makes the same decisions on every run.
+
+If the process dies of an exception, a ``SystemErrorEvent`` goes on the bus (and so to
+e-mail) before the shutdown below, and the exception propagates.
+
 Shutdown (SIGINT/SIGTERM, or the end of a replay): stop the source, flatten each venue if
 asked (``--flatten-on-exit``: cancel orders, close positions), flush every batch, drain the
 bus, write pending decisions, persist execution state, stop the endpoints, close
@@ -44,7 +52,7 @@ from tapeflow.analytics.endpoint import QueryEndpoint
 from tapeflow.app.candle_clock import CandleClock
 from tapeflow.app.markets import open_exchange
 from tapeflow.app.replay import ReplayStats, ReplayWriter, plan_replay, replay
-from tapeflow.bus import EventBus
+from tapeflow.bus import EventBus, SystemErrorEvent
 from tapeflow.config.app import AppConfig
 from tapeflow.sources import ImportOptions
 from tapeflow.store import TickStore
@@ -276,9 +284,18 @@ async def run_app(
             refusals = RefusalLog(
                 Path(cfg.store.root) / "logs" / f"refusals-{exchange_name}-{market}.jsonl"
             )
-            engine = ExecutionEngine(settings, exchange, state, bus=bus, refusals=refusals)
+            engine = ExecutionEngine(
+                settings,
+                exchange,
+                state,
+                bus=bus,
+                refusals=refusals,
+                market_clock=bool(replay_paths),
+            )
             await engine.start()
             engine.attach(bus)
+            if not replay_paths:
+                engine.start_timer()
             await asyncio.to_thread(_record_tick_sizes, store, exchange, cfg, settings)
             venues.append(_Venue(f"{exchange_name}/{market}", engine, exchange))
         strategy = StrategyEngine.from_config(store, cfg, bus=bus)
@@ -332,6 +349,9 @@ async def run_app(
         summary.bus = bus.metrics()
         if status is not None:
             status(await line.render())
+    except Exception as exc:
+        _report_death(exc, bus, notifier)
+        raise
     finally:
         if close_timer is not None and not close_timer.done():
             close_timer.cancel()
@@ -361,6 +381,18 @@ async def run_app(
         owner.release()
     summary.seconds = time.monotonic() - started
     return summary
+
+
+def _report_death(exc: Exception, bus: EventBus, notifier) -> None:
+    """Publish :class:`~tapeflow.bus.SystemErrorEvent` for the exception ``run_app`` dies
+    of: on the bus while it runs (the shutdown drains it to e-mail and every other
+    subscriber), else straight to the notifier."""
+    event = SystemErrorEvent(error_type=type(exc).__name__, message=str(exc), where="tapeflow run")
+    log.error("tapeflow run failed: %s: %s", event.error_type, event.message)
+    if bus.running:
+        bus.publish_nowait(event)
+    else:
+        notifier.notify(event)
 
 
 def _record_tick_sizes(store: TickStore, exchange, cfg: AppConfig, settings) -> None:

@@ -132,6 +132,12 @@ class EventBus:
             except asyncio.QueueFull:
                 sub.dropped += 1
 
+    @property
+    def running(self) -> bool:
+        """True between :meth:`start` and :meth:`stop` (events published now are
+        delivered)."""
+        return self._running
+
     async def start(self) -> None:
         """Start one worker task per subscription (call inside the running loop)."""
         self._running = True

@@ -173,3 +173,95 @@ class ReconciliationCompleted(Event):
 
     report: str
     discrepancies: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StopAllTrading(Event):
+    """Every entry is halted (seed 001 §8.3): the portfolio circuit breaker tripped and
+    every position is being closed. ``scope`` names who halted (``portfolio``)."""
+
+    scope: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PortfolioHealthDegraded(Event):
+    """The portfolio health score fell into a worse band (seed 001 §8.3).
+
+    Attributes:
+        score: 0–100, exact.
+        band: ``STOP_ENTRIES``, ``TIGHTEN`` or ``CLOSE_WORST``.
+        action: what the engine does about it, in words.
+        positions: open positions scored.
+        unrealized_pnl: their unrealised P&L, quote currency.
+        daily_drawdown_pct, open_loss_pct: percent (of the day-start equity / of equity).
+        losing_share: share of open positions at a loss, 0–1.
+    """
+
+    score: Decimal
+    band: str
+    action: str
+    positions: int
+    unrealized_pnl: Decimal
+    daily_drawdown_pct: Decimal
+    open_loss_pct: Decimal
+    losing_share: Decimal
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StopNewEntries(Event):
+    """New entries are refused from now on (seed 001 §8.3: health score below 70) until
+    the score recovers; ``score`` is the score that caused it."""
+
+    reason: str
+    score: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TightenStop(Event):
+    """A position's trailing stop was tightened by the risk layer.
+
+    Attributes:
+        distance_pct: the new trailing distance, percent of price.
+        stop_price: the stop's trigger price after tightening (quote).
+        reason: which rule tightened it.
+    """
+
+    key: SymbolKey
+    position_id: str
+    distance_pct: Decimal
+    stop_price: Decimal
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ForceExitRequired(Event):
+    """A risk rule closes a position now, before its stop (seed 001 §8.3 ``_force_exit``).
+
+    Attributes:
+        rule: ``hold_time``, ``health``, ``circuit_breaker``, ``dump`` or ``correlation``.
+        reason: the rule's finding, in words.
+        client_order_id: the exit order sent (None if none could be sent).
+    """
+
+    key: SymbolKey
+    position_id: str
+    rule: str
+    reason: str
+    client_order_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SystemErrorEvent(Event):
+    """The process is dying of an exception (seed 001 §3.0.1 ``SystemErrorEvent``; the
+    suffix keeps it apart from Python's built-in ``SystemError``).
+
+    Attributes:
+        error_type: the exception's class name.
+        message: its text (secrets redacted by the notifier before mailing).
+        where: the component that failed (``tapeflow run``).
+    """
+
+    error_type: str
+    message: str
+    where: str

@@ -9,14 +9,24 @@
 Per tick (:meth:`ExecutionEngine.on_tick`): the paper exchange fills that symbol's orders,
 the symbol's protective exits are enforced (:meth:`ExecutionEngine.enforce_exits`: trailing
 stops ratchet from the initial stop, and a stop or target the trade reached closes its
-position with a market order — on the paper exchange filled at that trade), and — at most
-every ``risk_check_interval_s`` — equity is measured for the drawdown levels, hold times
-are checked, and stop state is persisted every ``stop_persist_interval_s``.
+position with a market order — on the paper exchange filled at that trade), the
+time-driven checks that are due run (:meth:`ExecutionEngine.run_due`), and stop state is
+persisted every ``stop_persist_interval_s``.
+
+Time-driven checks (seed 001 §8.3), each on its own cadence of the engine's clock: every
+``risk_check_interval_s`` equity is measured for the drawdown levels and hold times are
+checked; every ``health.check_interval_s`` the portfolio health score is taken and acted on
+(:mod:`tapeflow.execution.portfolio`). They run on ticks and, live, also on the engine's
+timer (:meth:`ExecutionEngine.start_timer`, every ``timer_interval_s`` wall seconds), so a
+dead feed does not leave positions unmanaged. A replay (``market_clock=True``) has no timer:
+its clock is the exchange time of the latest tick, so the checks fire at the same market
+instants, with the same decisions, on every run.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -29,6 +39,7 @@ from tapeflow.bus import (
     ConnectionLost,
     ConnectionRestored,
     EventBus,
+    ForceExitRequired,
     SignalGenerated,
     TradeTick,
     TradeTickReceived,
@@ -42,13 +53,15 @@ from tapeflow.execution.lifecycle import PositionLifecycle
 from tapeflow.execution.markets import MarketRules
 from tapeflow.execution.orders import OrderManager
 from tapeflow.execution.pauses import SymbolPauses
+from tapeflow.execution.portfolio import Cadence, HealthGuard
 from tapeflow.execution.positions import PositionBook
 from tapeflow.execution.refusals import RefusalLog
 from tapeflow.execution.risk import PortfolioRisk, RiskAssessment
 from tapeflow.execution.settings import ExecutionSettings
 from tapeflow.execution.statefile import StateStore
 from tapeflow.execution.stops import TrailingStopBook
-from tapeflow.state.models import Order, utcnow
+from tapeflow.execution.trade_rate import TradeRate
+from tapeflow.state.models import Order, Position, utcnow
 from tapeflow.state.store import PositionStore
 from tapeflow.store.symbols import SymbolKey
 from tapeflow.strategy.signal import TradeSignal
@@ -68,7 +81,10 @@ class ExecutionEngine:
             ``execution.portfolio_risk``).
         bus: receives order, position and circuit-breaker events.
         refusals: where refused signals are recorded.
-        clock: UTC now (inject the tick time for replays).
+        clock: UTC now (the wall clock live; tests inject one).
+        state: engine state (default: ``store``).
+        market_clock: a replay: the engine's time is the exchange time of the latest tick
+            it saw (``clock`` only before the first tick), and no wall-clock timer runs.
     """
 
     def __init__(
@@ -81,24 +97,39 @@ class ExecutionEngine:
         refusals: RefusalLog | None = None,
         clock: Callable[[], datetime] = utcnow,
         state: StateStore | None = None,
+        market_clock: bool = False,
     ) -> None:
         self.settings = settings
         self.exchange = exchange
         self.store = store
         self.state: StateStore = state if state is not None else store
         self.bus = bus
-        self.clock = clock
+        self._wall = clock
+        self.market_clock = market_clock
+        self.market_time: datetime | None = None  # exchange time of the latest tick
         self.book = PositionBook(store)
         self.orders = OrderManager(exchange, store, bus)
         self.stops = TrailingStopBook()
         self.risk = PortfolioRisk(settings, self.state, bus)
         self.pauses = SymbolPauses(self.state)
+        self.trade_rate = TradeRate(
+            self.state,
+            max_per_day=settings.max_trades_per_day,
+            max_per_hour=settings.max_trades_per_hour,
+        )
         self.lifecycle = PositionLifecycle(
-            exchange, self.book, self.orders, self.stops, bus=bus, clock=clock
+            exchange, self.book, self.orders, self.stops, bus=bus, clock=self.clock
         )
         self.chain = build_chain(
             ChainServices(
-                settings, exchange, self.book, self.lifecycle, self.risk, self, self.pauses
+                settings,
+                exchange,
+                self.book,
+                self.lifecycle,
+                self.risk,
+                trade_rate=self.trade_rate,
+                account=self,
+                pauses=self.pauses,
             ),
             refusals=refusals,
         )
@@ -106,7 +137,21 @@ class ExecutionEngine:
         self._markets: dict[SymbolKey, MarketRules] = {}
         self._on_tick_fill = getattr(exchange, "on_tick", None)
         self._fill_at_print = getattr(exchange, "fill_at_print", None)
-        self._last_risk_check = float("-inf")
+        self.health = HealthGuard(
+            settings,
+            book=self.book,
+            stops=self.stops,
+            risk=self.risk,
+            marks=self._marks,
+            contract_size=lambda key: self.exchange.market(key).contract_size,
+            force_exit=self.force_exit,
+            bus=bus,
+        )
+        self._risk_due = Cadence(settings.risk_check_interval_s)
+        self._health_due = Cadence(settings.health.check_interval_s)
+        self._checks = asyncio.Lock()
+        self._timer: asyncio.Task | None = None
+        self.timer_runs = 0  # passes of the timer task (status and tests)
         self._last_stop_save = time.monotonic()
         self._saving = False
         breaker = getattr(exchange, "breaker", None)
@@ -134,8 +179,44 @@ class ExecutionEngine:
         )
         return count
 
+    def clock(self) -> datetime:
+        """The engine's time (UTC): the latest tick's exchange time in a replay
+        (``market_clock``), else the injected clock (wall time live)."""
+        if self.market_clock and self.market_time is not None:
+            return self.market_time
+        return self._wall()
+
+    def start_timer(self) -> asyncio.Task:
+        """Start the timer task (live): every ``timer_interval_s`` wall seconds it runs
+        the time-driven checks that are due, ticks or not. Stopped by :meth:`stop`.
+
+        Raises:
+            RuntimeError: with ``market_clock`` (a replay's checks run on its ticks).
+        """
+        if self.market_clock:
+            raise RuntimeError("a replay's checks run on its market clock, not on a timer")
+        if self._timer is None or self._timer.done():
+            venue = f"{self.settings.exchange}/{self.settings.market}"
+            self._timer = asyncio.create_task(self._run_timer(), name=f"risk-timer {venue}")
+        return self._timer
+
+    async def _run_timer(self) -> None:
+        every = self.settings.timer_interval_s
+        while True:
+            await asyncio.sleep(every)
+            try:
+                await self.run_due(self.clock())
+            except Exception:  # the timer must outlive one failed check
+                log.exception("time-driven risk checks failed; retrying in %.1fs", every)
+            self.timer_runs += 1
+
     async def stop(self) -> None:
-        """Persist the trailing stops and close the exchange client."""
+        """Stop the timer, persist the trailing stops and close the exchange client."""
+        if self._timer is not None:
+            self._timer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._timer
+            self._timer = None
         self._save_stops()
         await self.exchange.close()
 
@@ -182,24 +263,25 @@ class ExecutionEngine:
             now=self.clock(),
             risk=self.settings.risk_for(signal.key),
         )
-        return await self.chain.process(ctx)
+        result = await self.chain.process(ctx)
+        if result.accepted:
+            self.trade_rate.record(ctx.now)
+        return result
 
     # -- ticks ---------------------------------------------------------------------------
 
     async def on_tick(self, tick: TradeTick) -> None:
-        """Fill (paper), enforce the protective exits, and run the periodic risk checks."""
+        """Fill (paper), enforce the protective exits, and run the time-driven checks that
+        are due."""
         self._marks[tick.key] = tick.price
+        if self.market_time is None or tick.ts > self.market_time:
+            self.market_time = tick.ts
         if self._on_tick_fill is not None:
             for update in self._on_tick_fill(tick):
                 await self.lifecycle.on_update(update)
         await self.enforce_exits(tick)
+        await self.run_due(self.clock())
         now_m = time.monotonic()
-        if now_m - self._last_risk_check >= self.settings.risk_check_interval_s:
-            self._last_risk_check = now_m
-            try:
-                await self.check_risk()
-            except ExecutionError as exc:  # e.g. the balance request failed; next time
-                log.warning("risk check skipped: %s", exc)
         persist_s = self.settings.stop_persist_interval_s
         if self.stops.dirty and not self._saving and now_m - self._last_stop_save >= persist_s:
             await self._save_stops_async()
@@ -232,6 +314,46 @@ class ExecutionEngine:
             exits.append(order)
         return exits
 
+    async def run_due(self, now: datetime) -> None:
+        """Run the time-driven checks due at ``now`` (engine clock, UTC): drawdown levels
+        and hold times every ``risk_check_interval_s``, the health score every
+        ``health.check_interval_s``. One run at a time (ticks and the timer share it)."""
+        if self._checks.locked():
+            return
+        async with self._checks:
+            risk_due = self._risk_due.due(now)
+            health_due = self.settings.health.enabled and self._health_due.due(now)
+            if not (risk_due or health_due):
+                return
+            try:
+                assessment = await self.check_risk(now)
+            except ExecutionError as exc:  # e.g. the balance request failed; next time
+                log.warning("risk check skipped: %s", exc)
+                return
+            if health_due:
+                await self.health.check(assessment, now)
+
+    async def force_exit(self, position: Position, rule: str, reason: str) -> Order | None:
+        """Close ``position`` for a risk ``rule`` now and publish
+        :class:`~tapeflow.bus.ForceExitRequired` (seed 001 §8.3 ``_force_exit``).
+
+        Returns:
+            The exit order, or None if the position is not open.
+        """
+        order = await self.lifecycle.close(position, reason)
+        if order is not None and self.bus is not None:
+            await self.bus.publish(
+                ForceExitRequired(
+                    key=SymbolKey.parse(position.symbol),
+                    position_id=position.position_id,
+                    rule=rule,
+                    reason=reason,
+                    client_order_id=order.client_order_id,
+                    at=self.clock(),
+                )
+            )
+        return order
+
     async def check_risk(self, now: datetime | None = None) -> RiskAssessment:
         """Measure equity, apply the drawdown levels (tighten stops at critical, close all
         at the circuit breaker) and close positions past their hold time."""
@@ -244,9 +366,11 @@ class ExecutionEngine:
                 if stop is not None:
                     self.stops.tighten(pos, stop.distance_pct * factor)
         if assessment.close_all:
-            await self.close_all("portfolio circuit breaker")
+            for pos in self.book.active():
+                if pos.status == "open":
+                    await self.force_exit(pos, "circuit_breaker", "portfolio circuit breaker")
         for pos in self.risk.overdue(self.book.active(), now):
-            await self.lifecycle.close(pos, "max hold time reached")
+            await self.force_exit(pos, "hold_time", "max hold time reached")
         return assessment
 
     async def close_all(self, reason: str) -> list[Order]:
@@ -336,5 +460,7 @@ class ExecutionEngine:
             "risk_level": self.risk.peak_level.name,
             "halted": self.risk.halted,
             "degraded": self.risk.degraded,
+            "health": str(self.health.last.score) if self.health.last else None,
+            "trades_today": self.trade_rate.today(self.clock()),
             "refusals": dict(self.chain.refusals.counts),
         }

@@ -4,8 +4,12 @@
 name                   continues when / does
 =====================  ===================================================================
 ``risk``               the portfolio risk manager allows new entries (no circuit breaker
-                       halt, drawdown below critical, every component healthy) and the
+                       halt, drawdown below critical, every component healthy, portfolio
+                       health score not below ``health.stop_entries_below``) and the
                        operator has not paused the symbol
+``trade_rate``         fewer than ``max_trades_per_day`` entries today (UTC) and
+                       ``max_trades_per_hour`` in the last hour
+                       (:mod:`tapeflow.execution.trade_rate`)
 ``existing_position``  the signal was not executed before and no position in the same
                        symbol and direction is active (no duplicates)
 ``reversal``           an opposite position in the symbol, if any, was closed first
@@ -37,6 +41,7 @@ from tapeflow.execution.risk import PortfolioRisk
 from tapeflow.execution.settings import ExecutionSettings
 from tapeflow.execution.sizing import position_size
 from tapeflow.execution.targets import take_profit_price
+from tapeflow.execution.trade_rate import TradeRate, TradeRateGate
 
 ZERO = Decimal(0)
 BPS = Decimal(10_000)
@@ -262,6 +267,7 @@ class ChainServices:
     book: PositionBook
     lifecycle: PositionLifecycle
     risk: PortfolioRisk
+    trade_rate: TradeRate
     account: Account
     pauses: SymbolPauses | None = None
 
@@ -269,6 +275,7 @@ class ChainServices:
 #: name -> factory(services) for every handler.
 HANDLERS: dict[str, Callable[[ChainServices], object]] = {
     "risk": lambda s: RiskGate(s.risk, s.pauses),
+    "trade_rate": lambda s: TradeRateGate(s.trade_rate),
     "existing_position": lambda s: ExistingPosition(s.book),
     "reversal": lambda s: Reversal(s.book, s.lifecycle),
     "position_limit": lambda s: PositionLimit(s.book, s.settings.max_concurrent),

@@ -23,7 +23,7 @@ from decimal import Decimal
 from enum import IntEnum
 from typing import Any
 
-from tapeflow.bus import CircuitBreakerTripped, EventBus
+from tapeflow.bus import CircuitBreakerTripped, EventBus, StopAllTrading
 from tapeflow.execution.settings import ExecutionSettings, RiskSettings
 from tapeflow.execution.statefile import StateStore
 from tapeflow.state.models import Position
@@ -183,7 +183,8 @@ class PortfolioRisk:
         """Measure the daily drawdown at ``equity`` (quote) and act on its level.
 
         Escalations are logged; the circuit-breaker level halts new entries until the next
-        UTC midnight and publishes :class:`~tapeflow.bus.CircuitBreakerTripped`.
+        UTC midnight and publishes :class:`~tapeflow.bus.CircuitBreakerTripped` and
+        :class:`~tapeflow.bus.StopAllTrading` (seed 001 §8.3).
 
         Args:
             equity: account equity now (balance plus unrealized P&L), quote currency.
@@ -225,7 +226,10 @@ class PortfolioRisk:
             )
             if self._bus is not None:
                 await self._bus.publish(
-                    CircuitBreakerTripped(scope="portfolio", reason=self.halt_reason)
+                    CircuitBreakerTripped(scope="portfolio", reason=self.halt_reason, at=now)
+                )
+                await self._bus.publish(
+                    StopAllTrading(scope="portfolio", reason=self.halt_reason, at=now)
                 )
         if changed:
             self._save()

@@ -35,6 +35,7 @@ DEFAULT_RISK_REWARD = Decimal("1.5")
 
 HandlerName = Literal[
     "risk",
+    "trade_rate",
     "existing_position",
     "reversal",
     "position_limit",
@@ -47,6 +48,7 @@ HandlerName = Literal[
 #: The default order of the execution chain (see :mod:`tapeflow.execution.handlers`).
 DEFAULT_HANDLERS: tuple[HandlerName, ...] = (
     "risk",
+    "trade_rate",
     "existing_position",
     "reversal",
     "position_limit",
@@ -117,6 +119,67 @@ class DrawdownLevels(_Section):
             raise ValueError(
                 "drawdown levels must increase: alert < warning < critical < circuit_breaker "
                 f"(got {self.alert}, {self.warning}, {self.critical}, {self.circuit_breaker})"
+            )
+        return self
+
+
+class HealthWeights(_Section):
+    """Weights of the portfolio health score's three penalties (they must sum to 100).
+
+    See :mod:`tapeflow.execution.health` for the formula. Defaults: daily drawdown 50, open
+    (unrealised) loss 30, share of open positions at a loss 20.
+    """
+
+    drawdown: Decimal = Field(Decimal(50), ge=0, le=100)
+    open_loss: Decimal = Field(Decimal(30), ge=0, le=100)
+    losing_share: Decimal = Field(Decimal(20), ge=0, le=100)
+
+    @model_validator(mode="after")
+    def _sum(self) -> Self:
+        total = self.drawdown + self.open_loss + self.losing_share
+        if total != 100:
+            raise ValueError(
+                f"health weights must sum to 100 (drawdown {self.drawdown} + open_loss "
+                f"{self.open_loss} + losing_share {self.losing_share} = {total})"
+            )
+        return self
+
+
+class PortfolioHealthSettings(_Section):
+    """The portfolio health score and its actions (seed 001 §8.3, its numbers the defaults).
+
+    Attributes:
+        enabled: compute the score and act on it.
+        check_interval_s: seconds between scores (10); on the wall clock live, on the
+            market clock (exchange time of the ticks) in a replay.
+        stop_entries_below: below this score new entries are refused (70).
+        tighten_below: below this every trailing stop is tightened to ``tighten_to_pct``
+            (50).
+        close_worst_below: below this the ``close_worst_count`` positions with the worst
+            unrealised P&L are closed, at every check while the score stays below (30).
+        tighten_to_pct: trailing distance, percent of price, stops are tightened to (0.3).
+        close_worst_count: positions closed per check below ``close_worst_below`` (2).
+        weights: the score's penalty weights (:class:`HealthWeights`).
+
+    Validation: ``close_worst_below < tighten_below < stop_entries_below`` (all in 0–100).
+    """
+
+    enabled: bool = True
+    check_interval_s: float = Field(10.0, gt=0, le=3600)
+    stop_entries_below: Decimal = Field(Decimal(70), gt=0, le=100)
+    tighten_below: Decimal = Field(Decimal(50), gt=0, le=100)
+    close_worst_below: Decimal = Field(Decimal(30), gt=0, le=100)
+    tighten_to_pct: Decimal = Field(Decimal("0.3"), gt=0, lt=100)
+    close_worst_count: int = Field(2, ge=1, le=100)
+    weights: HealthWeights = HealthWeights()
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if not self.close_worst_below < self.tighten_below < self.stop_entries_below:
+            raise ValueError(
+                "health thresholds must increase: close_worst_below < tighten_below < "
+                f"stop_entries_below (got {self.close_worst_below}, {self.tighten_below}, "
+                f"{self.stop_entries_below})"
             )
         return self
 
@@ -199,7 +262,15 @@ class ExecutionSettings(_Section):
         risk: default per-symbol risk; ``symbol_risk`` overrides it per
             ``"exchange/market/SYMBOL"``.
         stop_persist_interval_s: how often trailing-stop state is written to the store.
-        risk_check_interval_s: how often equity is re-measured for the drawdown levels.
+        risk_check_interval_s: how often equity is re-measured for the drawdown levels and
+            hold times are checked (0 = on every tick); seconds of the engine's clock.
+        timer_interval_s: live, the engine's timer wakes this often (wall seconds) and runs
+            the time-driven checks that are due (drawdown, hold time, health score), so a
+            dead feed does not leave positions unmanaged. Replays drive the same checks
+            from the exchange time of their ticks instead.
+        max_trades_per_day: most entries per UTC day (seed 004: 5); ``None`` = no cap.
+        max_trades_per_hour: most entries in any rolling hour; ``None`` = no cap.
+        health: the portfolio health score (:class:`PortfolioHealthSettings`).
         flatten: flatten on exit (:class:`FlattenSettings`).
     """
 
@@ -227,6 +298,10 @@ class ExecutionSettings(_Section):
     stop_persist_interval_s: float = Field(1.0, ge=0)
     risk_check_interval_s: float = Field(1.0, ge=0)
     flatten: FlattenSettings = FlattenSettings()
+    timer_interval_s: float = Field(1.0, gt=0, le=60)
+    max_trades_per_day: int | None = Field(5, ge=1)
+    max_trades_per_hour: int | None = Field(None, ge=1)
+    health: PortfolioHealthSettings = PortfolioHealthSettings()
 
     @model_validator(mode="after")
     def _check(self) -> Self:

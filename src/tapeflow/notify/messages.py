@@ -4,15 +4,19 @@
 coalesced :class:`~tapeflow.notify.coalesce.Digest` into the final subject and plain-text
 body. Priorities (in the subject as ``[P1]`` ...):
 
-* **P1** act now: circuit breaker tripped, order failed.
-* **P2** look soon: connection lost, reconciliation that found discrepancies.
+* **P1** act now: circuit breaker tripped, all trading stopped, order failed, the process
+  died of an exception (system error), portfolio health so low that positions are closed.
+* **P2** look soon: connection lost, reconciliation that found discrepancies, new entries
+  stopped, portfolio health degraded (stops tightened), a position force-exited by a risk
+  rule.
 * **P3** information: signal, position opened, position closed (with P&L), clean
-  reconciliation.
+  reconciliation, a trailing stop tightened by the risk layer.
 
 Coalescing (see :mod:`tapeflow.notify.coalesce`): notifications with the same
-``coalesce_key`` within the window merge. ``hold=True`` kinds (connection lost, order failed)
-are bursty: the first is held for the window and one mail reports the count; the others go
-out at once and any repeats within the window follow in one summary mail.
+``coalesce_key`` within the window merge. ``hold=True`` kinds (connection lost, order
+failed, stop tightened — a health check tightens every stop at once) are bursty: the first
+is held for the window and one mail reports the count; the others go out at once and any
+repeats within the window follow in one summary mail.
 """
 
 from __future__ import annotations
@@ -28,11 +32,17 @@ from tapeflow.bus.events import (
     CircuitBreakerTripped,
     ConnectionLost,
     Event,
+    ForceExitRequired,
     OrderFailed,
+    PortfolioHealthDegraded,
     PositionClosed,
     PositionOpened,
     ReconciliationCompleted,
     SignalGenerated,
+    StopAllTrading,
+    StopNewEntries,
+    SystemErrorEvent,
+    TightenStop,
 )
 
 if TYPE_CHECKING:
@@ -270,6 +280,147 @@ def _(event: ReconciliationCompleted) -> Notification:
     )
 
 
+@render.register
+def _(event: StopAllTrading) -> Notification:
+    body = _lines(
+        [
+            ("scope", event.scope),
+            ("reason", event.reason),
+            ("effect", "every position is being closed; no new entries until the next UTC day"),
+            ("at", _time(event.at)),
+        ]
+    )
+    return Notification(
+        priority=Priority.P1,
+        kind="stop_all_trading",
+        title=f"STOP ALL TRADING ({event.scope}): {event.reason}",
+        body=body,
+        coalesce_key=f"stop_all_trading:{event.scope}:{event.reason}",
+        detail=event.reason,
+        at=event.at,
+    )
+
+
+@render.register
+def _(event: PortfolioHealthDegraded) -> Notification:
+    closing = event.band == "CLOSE_WORST"
+    body = _lines(
+        [
+            ("health score", f"{event.score:.2f} / 100"),
+            ("band", event.band),
+            ("action", event.action),
+            ("open positions", event.positions),
+            ("unrealised P&L", f"{event.unrealized_pnl:+f} (quote)"),
+            ("daily drawdown", f"{event.daily_drawdown_pct:.3f}%"),
+            ("open loss", f"{event.open_loss_pct:.3f}% of equity"),
+            ("losing share", f"{event.losing_share * 100:.0f}% of open positions"),
+            ("at", _time(event.at)),
+        ]
+    )
+    return Notification(
+        priority=Priority.P1 if closing else Priority.P2,
+        kind="portfolio_health",
+        title=f"Portfolio health {event.score:.2f}: {event.action}",
+        body=body,
+        coalesce_key=f"portfolio_health:{event.band}",
+        detail=f"score {event.score:.2f}",
+        at=event.at,
+    )
+
+
+@render.register
+def _(event: StopNewEntries) -> Notification:
+    score = f"{event.score:.2f}" if event.score is not None else None
+    body = _lines(
+        [
+            ("reason", event.reason),
+            ("health score", score),
+            ("effect", "new entries are refused until the portfolio recovers"),
+            ("at", _time(event.at)),
+        ]
+    )
+    return Notification(
+        priority=Priority.P2,
+        kind="stop_new_entries",
+        title=f"New entries stopped: portfolio health {event.reason}",
+        body=body,
+        coalesce_key="stop_new_entries",
+        detail=event.reason,
+        at=event.at,
+    )
+
+
+@render.register
+def _(event: TightenStop) -> Notification:
+    body = _lines(
+        [
+            ("symbol", event.key),
+            ("position id", event.position_id),
+            ("trailing distance", f"{_num(event.distance_pct)}%"),
+            ("stop", _num(event.stop_price)),
+            ("reason", event.reason),
+            ("at", _time(event.at)),
+        ]
+    )
+    return Notification(
+        priority=Priority.P3,
+        kind="tighten_stop",
+        title=f"Stop tightened {event.key} to {_num(event.distance_pct)}% "
+        f"(stop {_num(event.stop_price)})",
+        body=body,
+        coalesce_key="tighten_stop",
+        detail=f"{event.key} {event.position_id} stop {_num(event.stop_price)}",
+        hold=True,
+        at=event.at,
+    )
+
+
+@render.register
+def _(event: ForceExitRequired) -> Notification:
+    body = _lines(
+        [
+            ("symbol", event.key),
+            ("position id", event.position_id),
+            ("rule", event.rule),
+            ("reason", event.reason),
+            ("exit order", event.client_order_id or "(none sent)"),
+            ("at", _time(event.at)),
+        ]
+    )
+    return Notification(
+        priority=Priority.P2,
+        kind="force_exit",
+        title=f"Force exit {event.key} ({event.rule}): {event.reason}",
+        body=body,
+        coalesce_key=f"force_exit:{event.position_id}",
+        detail=f"{event.key} {event.rule}",
+        at=event.at,
+    )
+
+
+@render.register
+def _(event: SystemErrorEvent) -> Notification:
+    first = event.message.strip().splitlines()[0] if event.message.strip() else ""
+    body = _lines(
+        [
+            ("where", event.where),
+            ("error", event.error_type),
+            ("message", event.message.strip() or "(none)"),
+            ("effect", "the process stopped; restart it (reconciliation runs at start)"),
+            ("at", _time(event.at)),
+        ]
+    )
+    return Notification(
+        priority=Priority.P1,
+        kind="system_error",
+        title=f"SYSTEM ERROR in {event.where}: {event.error_type}: {first[:160]}",
+        body=body,
+        coalesce_key=f"system_error:{event.where}:{event.error_type}",
+        detail=first[:160],
+        at=event.at,
+    )
+
+
 #: Event types that produce mail (what :func:`tapeflow.notify.wiring.subscribe` wires).
 NOTIFIED_EVENTS: tuple[type[Event], ...] = (
     SignalGenerated,
@@ -279,6 +430,12 @@ NOTIFIED_EVENTS: tuple[type[Event], ...] = (
     CircuitBreakerTripped,
     ConnectionLost,
     ReconciliationCompleted,
+    StopAllTrading,
+    PortfolioHealthDegraded,
+    StopNewEntries,
+    TightenStop,
+    ForceExitRequired,
+    SystemErrorEvent,
 )
 
 _MAX_DETAILS = 20

@@ -29,6 +29,16 @@ def test_out_of_range_value_names_path_rule_and_value(problems):
             "must be < 1 (got 1)",
         ),
         ("app: {status_interval_s: 0}", "app.status_interval_s", "must be > 0 (got 0)"),
+        (
+            "execution: {max_trades_per_day: 0}",
+            "execution.max_trades_per_day",
+            "must be >= 1 (got 0)",
+        ),
+        (
+            "execution: {health: {tighten_to_pct: 0}}",
+            "execution.health.tighten_to_pct",
+            "must be > 0 (got 0)",
+        ),
     ],
 )
 def test_range_rules(problems, yaml_text, path, rule):

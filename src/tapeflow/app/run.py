@@ -291,6 +291,7 @@ async def run_app(
                 bus=bus,
                 refusals=refusals,
                 market_clock=bool(replay_paths),
+                ticks=store,
             )
             await engine.start()
             engine.attach(bus)

@@ -16,7 +16,10 @@ persisted every ``stop_persist_interval_s``.
 Time-driven checks (seed 001 §8.3), each on its own cadence of the engine's clock: every
 ``risk_check_interval_s`` equity is measured for the drawdown levels and hold times are
 checked; every ``health.check_interval_s`` the portfolio health score is taken and acted on
-(:mod:`tapeflow.execution.portfolio`). They run on ticks and, live, also on the engine's
+(:mod:`tapeflow.execution.portfolio`); with the tick store, every
+``correlation.check_interval_s`` the leaders are checked for a dump
+(:mod:`tapeflow.execution.market_exits`, which also checks open longs for dump signals at
+every 1m candle close). They run on ticks and, live, also on the engine's
 timer (:meth:`ExecutionEngine.start_timer`, every ``timer_interval_s`` wall seconds), so a
 dead feed does not leave positions unmanaged. A replay (``market_clock=True``) has no timer:
 its clock is the exchange time of the latest tick, so the checks fire at the same market
@@ -50,6 +53,7 @@ from tapeflow.execution.errors import ExecutionError
 from tapeflow.execution.exchange import Balance, Exchange
 from tapeflow.execution.handlers import ChainServices, build_chain
 from tapeflow.execution.lifecycle import PositionLifecycle
+from tapeflow.execution.market_exits import MarketExits, attach_candles
 from tapeflow.execution.markets import MarketRules
 from tapeflow.execution.orders import OrderManager
 from tapeflow.execution.pauses import SymbolPauses
@@ -63,6 +67,7 @@ from tapeflow.execution.stops import TrailingStopBook
 from tapeflow.execution.trade_rate import TradeRate
 from tapeflow.state.models import Order, Position, utcnow
 from tapeflow.state.store import PositionStore
+from tapeflow.store import TickStore
 from tapeflow.store.symbols import SymbolKey
 from tapeflow.strategy.signal import TradeSignal
 
@@ -85,6 +90,8 @@ class ExecutionEngine:
         state: engine state (default: ``store``).
         market_clock: a replay: the engine's time is the exchange time of the latest tick
             it saw (``clock`` only before the first tick), and no wall-clock timer runs.
+        ticks: the tick store, for dump detection and correlation exits (without it they
+            are off).
     """
 
     def __init__(
@@ -98,6 +105,7 @@ class ExecutionEngine:
         clock: Callable[[], datetime] = utcnow,
         state: StateStore | None = None,
         market_clock: bool = False,
+        ticks: TickStore | None = None,
     ) -> None:
         self.settings = settings
         self.exchange = exchange
@@ -147,8 +155,14 @@ class ExecutionEngine:
             force_exit=self.force_exit,
             bus=bus,
         )
+        self.market_exits = (
+            MarketExits(settings, ticks, self.book, self._marks, self.force_exit)
+            if ticks is not None
+            else None
+        )
         self._risk_due = Cadence(settings.risk_check_interval_s)
         self._health_due = Cadence(settings.health.check_interval_s)
+        self._correlation_due = Cadence(settings.correlation.check_interval_s)
         self._checks = asyncio.Lock()
         self._timer: asyncio.Task | None = None
         self.timer_runs = 0  # passes of the timer task (status and tests)
@@ -221,12 +235,15 @@ class ExecutionEngine:
         await self.exchange.close()
 
     def attach(self, bus: EventBus) -> None:
-        """Subscribe to ticks and signals on ``bus`` (with back-pressure), and to feed
-        connection events: while a feed is down, new entries are refused. Subscriptions are
-        named ``execution.{exchange}.{market}.{ticks|signals|feed_health|feed_restored}``."""
+        """Subscribe to ticks and signals on ``bus`` (with back-pressure), to feed
+        connection events (while a feed is down, new entries are refused) and, with the tick
+        store, to candle closes (dump detection). Subscriptions are named
+        ``execution.{exchange}.{market}.{ticks|signals|feed_health|feed_restored|candles}``."""
         venue = f"execution.{self.settings.exchange}.{self.settings.market}"
         bus.subscribe(TradeTickReceived, self._tick_event, name=f"{venue}.ticks", overflow="block")
         bus.subscribe(ConnectionLost, self._feed_event, name=f"{venue}.feed_health")
+        if self.market_exits is not None and self.settings.dump.enabled:
+            attach_candles(bus, self.market_exits, f"{venue}.candles", self._trades)
         bus.subscribe(ConnectionRestored, self._feed_event, name=f"{venue}.feed_restored")
         bus.subscribe(
             SignalGenerated,
@@ -317,12 +334,21 @@ class ExecutionEngine:
     async def run_due(self, now: datetime) -> None:
         """Run the time-driven checks due at ``now`` (engine clock, UTC): drawdown levels
         and hold times every ``risk_check_interval_s``, the health score every
-        ``health.check_interval_s``. One run at a time (ticks and the timer share it)."""
+        ``health.check_interval_s``, correlation exits every
+        ``correlation.check_interval_s`` (with the tick store). One run at a time (ticks and
+        the timer share it)."""
         if self._checks.locked():
             return
         async with self._checks:
             risk_due = self._risk_due.due(now)
             health_due = self.settings.health.enabled and self._health_due.due(now)
+            correlation_due = (
+                self.market_exits is not None
+                and self.settings.correlation.enabled
+                and self._correlation_due.due(now)
+            )
+            if correlation_due and self.market_exits is not None:
+                await self.market_exits.check_correlation(now)
             if not (risk_due or health_due):
                 return
             try:
@@ -340,6 +366,9 @@ class ExecutionEngine:
         Returns:
             The exit order, or None if the position is not open.
         """
+        current = self.book.get(position.position_id)
+        if current is None or current.status != "open":
+            return None  # closing already (another rule or its stop got there first)
         order = await self.lifecycle.close(position, reason)
         if order is not None and self.bus is not None:
             await self.bus.publish(

@@ -184,6 +184,76 @@ class PortfolioHealthSettings(_Section):
         return self
 
 
+DumpSignal = Literal[
+    "volume_reversal", "flow_flip", "momentum_break", "liquidity_drop", "resistance_reject"
+]
+ALL_DUMP_SIGNALS: tuple[DumpSignal, ...] = (
+    "volume_reversal",
+    "flow_flip",
+    "momentum_break",
+    "liquidity_drop",
+    "resistance_reject",
+)
+
+
+class DumpSettings(_Section):
+    """Dump detection (seed 001 §8.3 ``dump_detection``; its numbers are the defaults;
+    the rules in :mod:`tapeflow.execution.dump`).
+
+    Attributes:
+        enabled: check open longs at every 1m candle close.
+        signals: which signals may exit (default all five).
+        reversal_candles: consecutive closed 1m candles of sell dominance (3).
+        sell_buy_ratio: taker-sell volume must exceed this multiple of taker-buy (1.5).
+        flow_window_s: the order-flow window, seconds (60).
+        flow_flip_below: taker-buy / taker-sell of that window below this fires (0.4).
+        ema_period: EMA period over closed 5m candles (20).
+        liquidity_drop_pct: drop of traded quote volume, percent, window over window (30).
+        liquidity_window_min: the window, minutes (10).
+        liquidity_meme_only: only for ``asset_class: meme`` symbols (True, as in the seed).
+        resistance_lookback: candles whose highest high is the resistance (20).
+    """
+
+    enabled: bool = True
+    signals: tuple[DumpSignal, ...] = ALL_DUMP_SIGNALS
+    reversal_candles: int = Field(3, ge=1, le=60)
+    sell_buy_ratio: Decimal = Field(Decimal("1.5"), gt=0)
+    flow_window_s: int = Field(60, ge=1, le=3600)
+    flow_flip_below: float = Field(0.4, gt=0)
+    ema_period: int = Field(20, ge=2, le=500)
+    liquidity_drop_pct: Decimal = Field(Decimal(30), gt=0, lt=100)
+    liquidity_window_min: int = Field(10, ge=1, le=1440)
+    liquidity_meme_only: bool = True
+    resistance_lookback: int = Field(20, ge=1, le=500)
+
+
+class CorrelationSettings(_Section):
+    """Correlation exits (seed 001 §8.3 ``correlation_exit``; its numbers the defaults;
+    the rule in :mod:`tapeflow.execution.correlation`).
+
+    Attributes:
+        enabled: check every ``check_interval_s``.
+        leaders: the market leaders' native symbols on the engine's venue.
+        leader_drop_pct: a leader down this much (percent) over ``drop_window_min`` (1.5).
+        drop_window_min: the window of the leader's drop, minutes (60; the seed gives no
+            window).
+        min_correlation: exit open longs in other symbols whose correlation with the
+            leader is at least this (0.7).
+        window_hours: the correlation's rolling window of 1m log returns (24).
+        min_points: fewest 1m returns a correlation is computed from (30).
+        check_interval_s: seconds of the engine's clock between checks (60).
+    """
+
+    enabled: bool = True
+    leaders: tuple[str, ...] = ("BTCUSDT", "ETHUSDT")
+    leader_drop_pct: Decimal = Field(Decimal("1.5"), gt=0, lt=100)
+    drop_window_min: int = Field(60, ge=1, le=1440)
+    min_correlation: float = Field(0.7, ge=-1, le=1)
+    window_hours: int = Field(24, ge=1, le=24 * 30)
+    min_points: int = Field(30, ge=3)
+    check_interval_s: float = Field(60.0, gt=0, le=86_400)
+
+
 class RetrySettings(_Section):
     """Exponential backoff for network, rate-limit (429/418) and 5xx errors only.
 
@@ -272,6 +342,8 @@ class ExecutionSettings(_Section):
         max_trades_per_hour: most entries in any rolling hour; ``None`` = no cap.
         health: the portfolio health score (:class:`PortfolioHealthSettings`).
         flatten: flatten on exit (:class:`FlattenSettings`).
+        dump: dump detection (:class:`DumpSettings`; needs the tick store: ``tapeflow run``).
+        correlation: correlation exits (:class:`CorrelationSettings`; same).
     """
 
     mode: Literal["paper", "live"] = "paper"
@@ -302,6 +374,8 @@ class ExecutionSettings(_Section):
     max_trades_per_day: int | None = Field(5, ge=1)
     max_trades_per_hour: int | None = Field(None, ge=1)
     health: PortfolioHealthSettings = PortfolioHealthSettings()
+    dump: DumpSettings = DumpSettings()
+    correlation: CorrelationSettings = CorrelationSettings()
 
     @model_validator(mode="after")
     def _check(self) -> Self:

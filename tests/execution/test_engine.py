@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 
-from tapeflow.bus import CircuitBreakerTripped, PositionClosed
+from tapeflow.bus import CircuitBreakerTripped, ForceExitRequired, PositionClosed, StopAllTrading
 from tapeflow.execution.client_ids import client_order_id
 from tapeflow.execution.risk import RiskLevel
 from tapeflow.execution.settings import DrawdownLevels, ExecutionSettings, RiskSettings
@@ -181,6 +181,17 @@ async def test_drawdown_circuit_breaker_closes_all_and_survives_restart(open_sto
     assert rig.store.get_position(sig.signal_id).status == "closed"
     events = await drain(rig)
     assert [e.scope for e in events if isinstance(e, CircuitBreakerTripped)] == ["portfolio"]
+    # seed 001 §8.3: the breaker also stops all trading and force-exits every position
+    tripped_ts = BTC_TICKS[tripped_at].ts
+    [halt] = [e for e in events if isinstance(e, StopAllTrading)]
+    assert (halt.scope, halt.at) == ("portfolio", tripped_ts)
+    assert halt.reason.startswith("daily drawdown 0.05")
+    [forced] = [e for e in events if isinstance(e, ForceExitRequired)]
+    assert (forced.position_id, forced.rule, forced.at) == (
+        sig.signal_id,
+        "circuit_breaker",
+        tripped_ts,
+    )
     await rig.bus.stop()
 
     restarted = await make_rig(open_store(), s, clock=Clock(BTC_TICKS[tripped_at + 2].ts))

@@ -62,6 +62,7 @@ def test_scalping_preset_is_seed_config_1():
         assert (t.fastest, t.middle, t.longest) == ("1m", "5m", "15m")
         assert sym.risk.max_position_pct == 2
         assert sym.risk.max_hold_minutes * 60 == 300
+        assert sym.risk.risk_reward == Decimal("1.5")
         assert sym.risk.trailing_pct == Decimal("0.5")
         assert ex.risk_for(sym.key) == sym.risk
 
@@ -80,6 +81,7 @@ def test_micro_trend_preset_is_seed_config_2():
         assert (t.fastest, t.middle, t.longest) == ("1m", "15m", "1h")
         assert sym.risk.max_position_pct == 3
         assert sym.risk.max_hold_minutes * 60 == 900
+        assert sym.risk.risk_reward == Decimal(2)
         assert ex.risk_for(sym.key) == sym.risk
 
 

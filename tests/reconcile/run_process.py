@@ -26,7 +26,10 @@ def write_config(
 ) -> Path:
     """A configuration trading Binance USD-M BTCUSDT and ETHUSDT (``mode``), the store
     under ``tmp_path/data``, embedded state in ``tmp_path/state.sqlite3``, e-mail to
-    ``mail_host`` when given."""
+    ``mail_host`` when given. The risk layer's tape-driven early exits (dump detection,
+    correlation exits) are off: these runs check reconciliation and operator controls on
+    positions the tests place, which a seed-default dump signal (e.g. a 60 s flow flip in
+    the replayed trades) would otherwise close first."""
     notify = (
         {
             "enabled": True,
@@ -43,6 +46,8 @@ def write_config(
         f"execution:\n  mode: {mode}\n  exchange: binance\n  market: usdm\n"
         "  retry: {attempts: 2, initial_wait_s: 0.01, max_wait_s: 0.02}\n"
         "  request_timeout_ms: 3000\n"
+        "  dump: {enabled: false}\n"
+        "  correlation: {enabled: false}\n"
         f"{extra}"
         f"state:\n  backend: embedded\n  path: {tmp_path / 'state.sqlite3'}\n"
         f"notify: {json.dumps(notify)}\n"

@@ -19,10 +19,12 @@ Ticks flow source → writer (batched appends) and → bus ``TradeTickReceived``
 (flush, refresh candles, ``CandleClosed``) → strategy (``SignalGenerated``) → execution
 chain; every tick also reaches the paper exchange (fills) and trailing stops.
 
-Time-driven risk (drawdown levels, hold time, the portfolio health score): live, each
-execution engine runs it on its own timer as well as on ticks (a dead feed does not leave
-positions unmanaged); a replay drives it from the exchange time of the replayed ticks (the
-engines' market clock), so a replay makes the same decisions on every run.
+Time-driven risk (drawdown levels, hold time, the portfolio health score, correlation
+exits): live, each execution engine runs it on its own timer as well as on ticks (a dead
+feed does not leave positions unmanaged); a replay on the paper exchange drives it from the
+exchange time of the replayed ticks (the engines' market clock), so a replay makes the same
+decisions on every run. A replay against a live venue (``execution.mode: live``) keeps the
+wall clock and the timer: the venue's orders, fills and trading day are on real time.
 
 If the process dies of an exception, a ``SystemErrorEvent`` goes on the bus (and so to
 e-mail) before the shutdown below, and the exception propagates.
@@ -290,12 +292,12 @@ async def run_app(
                 state,
                 bus=bus,
                 refusals=refusals,
-                market_clock=bool(replay_paths),
+                market_clock=bool(replay_paths) and settings.mode == "paper",
                 ticks=store,
             )
             await engine.start()
             engine.attach(bus)
-            if not replay_paths:
+            if not engine.market_clock:
                 engine.start_timer()
             await asyncio.to_thread(_record_tick_sizes, store, exchange, cfg, settings)
             venues.append(_Venue(f"{exchange_name}/{market}", engine, exchange))

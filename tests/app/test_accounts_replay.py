@@ -30,6 +30,7 @@ execution:
   mode: paper
   paper_balances: {{USDT: 10000, ETH: 500}}
   reference_prices: {{ETH: 180.50}}
+  max_trades_per_day: null    # sizing is under test, not seed 004's daily cap of 5
 state: {{backend: embedded, path: {state}}}
 notify: {{enabled: false}}
 app: {{status_interval_s: 5}}
@@ -87,7 +88,9 @@ def test_replay_of_xrp_eth_opens_longs_sized_in_eth(tmp_path: Path) -> None:
         for line in (root / "logs" / "refusals-binance-spot.jsonl").read_text().splitlines()
     ]
     assert not [r for r in refusals if "insufficient" in r["reason"]]
-    assert {r["handler"] for r in refusals} <= {"sizing", "existing_position"}
+    assert {r["handler"] for r in refusals} <= {"sizing", "existing_position"}, {
+        (r["handler"], r["reason"][:60]) for r in refusals
+    }
     store = EmbeddedStore(state)
     try:
         positions = sorted(store.list_positions(), key=lambda p: p.created_at)

@@ -5,6 +5,7 @@ local SendGrid server; a failing ``tapeflow run`` mails its SystemError."""
 from __future__ import annotations
 
 import asyncio
+import socket
 from pathlib import Path
 
 import pytest
@@ -60,31 +61,39 @@ async def test_health_events_of_a_real_run_are_mailed_and_coalesced(
     store.close()
 
 
-@pytest.fixture
-def failing_config(tmp_path: Path, make_settings):
-    notify = make_settings().model_dump(mode="json", exclude={"api_key"})
-    return parse_config(
+def test_tapeflow_run_dying_of_an_exception_mails_a_system_error(
+    tmp_path: Path, make_settings, mail_server: MailServer, monkeypatch
+) -> None:
+    """Live, with the exchange unreachable: reconciliation cannot compare anything and
+    ``tapeflow run`` dies of ``ReconciliationIncomplete``; the mail says so."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed_url = f"http://127.0.0.1:{s.getsockname()[1]}"
+    keys = {"BINANCE_API_KEY": "test-key-0123456789", "BINANCE_API_SECRET": "test-secret-abc"}
+    for k, v in keys.items():
+        monkeypatch.setenv(k, v)
+    config = parse_config(
         {
             "store": {"root": str(tmp_path / "data")},
             "state": {"backend": "embedded", "path": str(tmp_path / "state.sqlite3")},
-            "notify": notify,
+            "execution": {
+                "mode": "live",
+                "retry": {"attempts": 1},
+                "request_timeout_ms": 1000,
+            },
+            "notify": make_settings().model_dump(mode="json", exclude={"api_key"}),
             "symbols": [{"symbol": "BTCUSDT", "market": "usdm"}],
         },
-        env={},
+        env=keys,
     )
-
-
-def test_tapeflow_run_dying_of_an_exception_mails_a_system_error(
-    tmp_path: Path, failing_config, mail_server: MailServer
-) -> None:
-    bad = tmp_path / "trades.csv"
-    bad.write_text("hello,world\n1,2\n")
     with pytest.raises(Exception) as caught:
-        asyncio.run(run_app(failing_config, replay_paths=[bad]))
+        asyncio.run(run_app(config, api_url=closed_url))
+    assert type(caught.value).__name__ == "ReconciliationIncomplete"
     [req] = [r for r in mail_server.requests if "SYSTEM ERROR" in r.json["subject"]]
     assert req.json["subject"].startswith(
-        f"[P1] paper: SYSTEM ERROR in tapeflow run: {type(caught.value).__name__}: {bad}: "
-        "unknown trade file format"
+        "[P1] paper: SYSTEM ERROR in tapeflow run: ReconciliationIncomplete: reconciliation "
+        "with binance/usdm is incomplete"
     )
     body = req.json["content"][0]["value"]
-    assert "where    tapeflow run" in body and str(caught.value) in body
+    assert "where    tapeflow run" in body and str(caught.value).strip() in body
+    assert keys["BINANCE_API_SECRET"] not in body

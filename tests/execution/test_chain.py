@@ -18,7 +18,7 @@ from tapeflow.bus import (
     TradeTickReceived,
 )
 from tapeflow.execution.chain import ExecutionChain, SignalContext, refuse
-from tapeflow.execution.settings import ExecutionSettings, RiskSettings
+from tapeflow.execution.settings import ExecutionSettings, RestingStopSettings, RiskSettings
 from tapeflow.state.models import Position
 from tests.execution.engine_support import BTC, ETH, drain, make_rig
 from tests.execution.support import real_ticks, signal
@@ -29,6 +29,7 @@ ETH_TICKS = real_ticks("usdm", "ETHUSDT", "20240808")
 
 def settings(**kw) -> ExecutionSettings:
     kw.setdefault("risk", RiskSettings(leverage=Decimal(5), max_position_pct=Decimal(50)))
+    kw.setdefault("resting_stops", RestingStopSettings(enabled=False))  # see test_resting.py
     return ExecutionSettings(risk_check_interval_s=0, slippage_bps=Decimal(1), **kw)
 
 

@@ -10,7 +10,12 @@ from decimal import Decimal
 from tapeflow.bus import CircuitBreakerTripped, ForceExitRequired, PositionClosed, StopAllTrading
 from tapeflow.execution.client_ids import client_order_id
 from tapeflow.execution.risk import RiskLevel
-from tapeflow.execution.settings import DrawdownLevels, ExecutionSettings, RiskSettings
+from tapeflow.execution.settings import (
+    DrawdownLevels,
+    ExecutionSettings,
+    RestingStopSettings,
+    RiskSettings,
+)
 from tapeflow.state.models import Order, Position
 from tests.execution.engine_support import BTC, ETH, Clock, drain, make_rig
 from tests.execution.support import real_ticks, signal
@@ -28,6 +33,9 @@ def settings(**kw) -> ExecutionSettings:
         ),
     )
     kw.setdefault("stop_persist_interval_s", 0)
+    # these tests pin the engine's own enforcement on ticks; the resting stop order is
+    # covered in test_resting.py
+    kw.setdefault("resting_stops", RestingStopSettings(enabled=False))
     return ExecutionSettings(
         risk_check_interval_s=0, slippage_bps=Decimal(1), fee_bps=Decimal(4), **kw
     )

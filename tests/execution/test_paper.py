@@ -148,9 +148,9 @@ async def test_spot_balances_fees_and_no_short():
     assert buy.fee == cost / 1000 and sell.fee == proceeds / 1000
 
 
-async def test_stop_market_triggers_on_a_trade_through_and_fills_on_the_next():
+async def test_stop_market_fills_at_the_trade_that_reaches_it_with_slippage():
     ticks = real_ticks("usdm", "BTCUSDT", "20240808")
-    ex = usdm_exchange(slippage_bps=Decimal(0))
+    ex = usdm_exchange(slippage_bps=Decimal(2))
     ex.on_tick(ticks[0])
     await ex.place_order(req(USDM, "e", "buy", "0.003"))
     ex.on_tick(ticks[1])
@@ -159,12 +159,36 @@ async def test_stop_market_triggers_on_a_trade_through_and_fills_on_the_next():
         req(USDM, "sl", "sell", "0.003", "stop_market", stop_price=level, reduce_only=True)
     )
     trig_i = next(i for i, t in enumerate(ticks) if i > 1 and t.price <= level)
+    assert ticks[trig_i - 1].price > level  # the trade before is above: not yet
+    for t in ticks[2:trig_i]:
+        assert ex.on_tick(t) == []
+    [fill] = ex.on_tick(ticks[trig_i])
+    assert fill.triggered and fill.status == "filled"
+    assert fill.average_price == ticks[trig_i].price * (1 - Decimal(2) / BPS)
+    assert await ex.fetch_positions() == []
+
+
+async def test_stop_limit_triggers_on_its_trade_and_rests_below_its_limit():
+    ticks = real_ticks("usdm", "BTCUSDT", "20240808")
+    ex = usdm_exchange(slippage_bps=Decimal(0))
+    ex.on_tick(ticks[0])
+    await ex.place_order(req(USDM, "e", "buy", "0.003"))
+    ex.on_tick(ticks[1])
+    level = min(t.price for t in ticks[2:3000]) + Decimal("0.1")
+    trig_i = next(i for i, t in enumerate(ticks) if i > 1 and t.price <= level)
+    limit = ticks[trig_i].price + 1  # the trigger trade is below the limit: no fill there
+    await ex.place_order(
+        req(USDM, "sl", "sell", "0.003", "stop_limit", stop_price=level, price=limit)
+    )
     for t in ticks[2:trig_i]:
         assert ex.on_tick(t) == []
     [trig] = ex.on_tick(ticks[trig_i])
     assert trig.triggered and trig.status == "open"
-    [fill] = ex.on_tick(ticks[trig_i + 1])
-    assert fill.status == "filled" and fill.average_price == ticks[trig_i + 1].price
+    fill_i = next(i for i, t in enumerate(ticks) if i > trig_i and t.price >= limit)
+    for t in ticks[trig_i + 1 : fill_i]:
+        assert ex.on_tick(t) == []
+    [fill] = ex.on_tick(ticks[fill_i])
+    assert fill.status == "filled" and fill.average_price == limit
 
 
 async def test_limit_orders_fill_at_their_price():

@@ -9,9 +9,11 @@
 Per tick (:meth:`ExecutionEngine.on_tick`): the paper exchange fills that symbol's orders,
 the symbol's protective exits are enforced (:meth:`ExecutionEngine.enforce_exits`: trailing
 stops ratchet from the initial stop, and a stop or target the trade reached closes its
-position with a market order — on the paper exchange filled at that trade), the
-time-driven checks that are due run (:meth:`ExecutionEngine.run_due`), and stop state is
-persisted every ``stop_persist_interval_s``.
+position with a market order — on the paper exchange filled at that trade), the resting
+stop orders on the exchange follow the ratcheted levels
+(:meth:`PositionLifecycle.sync_resting_stops`), the time-driven checks that are due run
+(:meth:`ExecutionEngine.run_due`), and stop state is persisted every
+``stop_persist_interval_s``.
 
 Time-driven checks (seed 001 §8.3), each on its own cadence of the engine's clock: every
 ``risk_check_interval_s`` equity is measured for the drawdown levels and hold times are
@@ -126,7 +128,13 @@ class ExecutionEngine:
             max_per_hour=settings.max_trades_per_hour,
         )
         self.lifecycle = PositionLifecycle(
-            exchange, self.book, self.orders, self.stops, bus=bus, clock=self.clock
+            exchange,
+            self.book,
+            self.orders,
+            self.stops,
+            bus=bus,
+            clock=self.clock,
+            resting_stops=settings.resting_stops,
         )
         self.chain = build_chain(
             ChainServices(
@@ -297,6 +305,7 @@ class ExecutionEngine:
             for update in self._on_tick_fill(tick):
                 await self.lifecycle.on_update(update)
         await self.enforce_exits(tick)
+        await self.lifecycle.sync_resting_stops(tick.key)
         await self.run_due(self.clock())
         now_m = time.monotonic()
         persist_s = self.settings.stop_persist_interval_s

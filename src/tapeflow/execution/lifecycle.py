@@ -13,6 +13,13 @@ the store) and the :class:`~tapeflow.execution.orders.OrderManager` (idempotent 
   ``closing``; the exit's fill closes it with realized P&L. A rejected exit puts the
   position back to ``open`` and re-arms its stop; the next attempt gets a new id
   (``...-ex1``), because it is a new decision.
+* resting stop — with :class:`~tapeflow.execution.resting.RestingStops`, an opened
+  position also gets a reduce-only stop order on the exchange (``tf-<signal id>-sl<n>``),
+  moved by :meth:`PositionLifecycle.sync_resting_stops` as the stop ratchets. A close
+  cancels it before the exit is sent; if the exchange had already filled it, that fill is
+  the exit and no other is sent. A stop fill (learned from the close, a lookup, the
+  user-data stream or a restart) closes the position like an exit fill: one exit, booked
+  once.
 
 Realized P&L (quote) = ``(exit − entry) × quantity × contract_size`` (× −1 for a short)
 minus the entry and exit fees. Events: :class:`~tapeflow.bus.PositionOpened`,
@@ -38,6 +45,8 @@ from tapeflow.execution.errors import ExecutionError
 from tapeflow.execution.exchange import Exchange, OrderUpdate
 from tapeflow.execution.orders import OrderManager
 from tapeflow.execution.positions import PositionBook
+from tapeflow.execution.resting import LIVE, RestingStops
+from tapeflow.execution.settings import RestingStopSettings
 from tapeflow.execution.stops import TrailingStopBook
 from tapeflow.state.models import Order, Position, RecordExistsError, utcnow
 from tapeflow.store.symbols import SymbolKey
@@ -77,6 +86,8 @@ class PositionLifecycle:
         stops: trailing stops, armed when a monitored position opens.
         bus: receives position events (optional).
         clock: UTC now.
+        resting_stops: settings of the stop order resting on the exchange (None or
+            ``enabled=False``: none is placed).
     """
 
     def __init__(
@@ -88,6 +99,7 @@ class PositionLifecycle:
         *,
         bus: EventBus | None = None,
         clock: Callable[[], datetime] = utcnow,
+        resting_stops: RestingStopSettings | None = None,
     ) -> None:
         self.exchange = exchange
         self.book = book
@@ -98,6 +110,11 @@ class PositionLifecycle:
         self._monitored: set[str] = set()
         self._leverage_set: dict[SymbolKey, Decimal] = {}
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        self.resting: RestingStops | None = (
+            RestingStops(exchange, orders, stops, resting_stops, clock)
+            if resting_stops is not None and resting_stops.enabled
+            else None
+        )
 
     def _lock(self, position_id: str) -> asyncio.Lock:
         lock = self._locks.get(position_id)
@@ -229,6 +246,12 @@ class PositionLifecycle:
             if pos.status != "open":
                 log.info("position %s is %s; not closed (%s)", pid, pos.status, reason)
                 return None
+            stop = await self._lift_stop(pid)
+            if stop is not None and stop.filled > 0:
+                current = self.book.get(pid)
+                if current is None or current.status != "open":
+                    return stop  # the resting stop filled: that was the exit
+                pos = current  # it filled part: close the rest
             quantity = await self._exit_quantity(pos)
             if quantity <= 0:
                 log.error(
@@ -310,6 +333,8 @@ class PositionLifecycle:
             await self._after_entry(pos, order)
         elif order.purpose == "exit":
             await self._after_exit(pos, order)
+        elif order.purpose == "stop":
+            await self._after_stop(pos, order)
 
     async def _after_entry(self, pos: Position, order: Order) -> None:
         pid = pos.position_id
@@ -345,6 +370,7 @@ class PositionLifecycle:
                 )
                 if pid in self._monitored:
                     self._arm(pos)
+                    await self._rest_stop(pos)
             elif pos.status == "open" and (order.filled != pos.quantity or order.fee != pos.fees):
                 await self.book.transition(
                     pid,
@@ -378,17 +404,26 @@ class PositionLifecycle:
         if order.status == "filled" and order.average_price is not None:
             fees = pos.fees + order.fee
             pnl = prior + gross - fees
-            await self.book.transition(
+            changes: dict = {}
+            if order.purpose == "stop":  # the resting stop closed it, whatever was underway
+                changes.update(
+                    exit_client_order_id=order.client_order_id,
+                    close_reason=f"resting stop {order.stop_price} filled at {order.average_price}",
+                )
+            pos = await self.book.transition(
                 pid,
                 "closed",
-                expect="closing",
+                expect=("open", "closing") if order.purpose == "stop" else "closing",
                 exit_price=order.average_price,
                 realized_pnl=pnl,
                 fees=fees,
                 closed_at=self.clock(),
+                **changes,
             )
             self.stops.remove(pid)
             self._monitored.discard(pid)
+            if self.resting is not None:
+                self.resting.forget(pid)
             log.info(
                 "position %s closed @ %s pnl %s (%s)",
                 pid,
@@ -418,11 +453,110 @@ class PositionLifecycle:
                 order.filled,
                 left,
             )
-            changes: dict = {"exit_client_order_id": None}
+            changes = {"exit_client_order_id": None}
             if order.filled > 0:
                 changes.update(quantity=left, realized_pnl=prior + gross, fees=pos.fees + order.fee)
             await self.book.transition(pid, "open", expect="closing", **changes)
             self.stops.rearm(pid)
+
+    async def _after_stop(self, pos: Position, order: Order) -> None:
+        """A resting stop's update: a fill closes the position (as an exit fill does); a
+        stop that ended (cancelled, rejected, expired) after filling part reduces it."""
+        pid = pos.position_id
+        if order.status == "filled":
+            await self._after_exit(pos, order)
+            return
+        if order.status in LIVE:
+            return
+        if self.resting is not None:
+            self.resting.ended(pid, order.client_order_id)
+        if order.filled > 0 and order.average_price is not None and pos.status == "open":
+            rules = self.exchange.market(SymbolKey.parse(pos.symbol))
+            sign = 1 if pos.direction == "long" else -1
+            gross = (
+                (order.average_price - (pos.entry_price or ZERO))
+                * order.filled
+                * rules.contract_size
+                * sign
+            )
+            log.warning(
+                "resting stop %s of %s filled %s, then ended",
+                order.client_order_id,
+                pid,
+                order.filled,
+            )
+            await self.book.transition(
+                pid,
+                "open",
+                expect="open",
+                quantity=pos.quantity - order.filled,
+                realized_pnl=(pos.realized_pnl or ZERO) + gross,
+                fees=pos.fees + order.fee,
+            )
+
+    async def _rest_stop(self, pos: Position) -> Order | None:
+        """Place the resting stop of an open ``pos`` (under its lock); a stop the exchange
+        fills at once is booked."""
+        if self.resting is None or pos.position_id not in self.stops:
+            return None
+        quantity = await self._exit_quantity(pos)
+        if quantity <= 0:
+            return None
+        try:
+            order = await self.resting.place(pos, quantity)
+        except ExecutionError as exc:
+            log.warning("resting stop of %s not placed: %s", pos.position_id, exc)
+            return None
+        if order is not None and order.filled > 0:
+            await self._after(order)
+        return order
+
+    async def _lift_stop(self, pid: str) -> Order | None:
+        """Cancel ``pid``'s resting stop (under its lock); a fill found instead is booked
+        and returned."""
+        if self.resting is None:
+            return None
+        try:
+            order = await self.resting.lift(pid)
+        except ExecutionError as exc:
+            log.warning("resting stop of %s not cancelled: %s", pid, exc)
+            return None
+        if order is not None and order.filled > 0:
+            await self._after(order)
+        return order
+
+    async def sync_resting_stops(self, key: SymbolKey) -> int:
+        """Move the resting stops of ``key``'s open positions to their current protective
+        level, or re-place a missing one: a position whose move is due
+        (:meth:`RestingStops.due`: level changed, ``min_move_interval_s`` passed) and whose
+        lock is free (one cancel/replace at a time) gets one cancel and one new order.
+
+        Returns:
+            How many stops were moved or placed.
+        """
+        if self.resting is None:
+            return 0
+        now = self.clock()
+        moved = 0
+        for stop in self.stops.for_symbol(key):
+            pid = stop.position_id
+            pos = self.book.get(pid)
+            if stop.triggered or pos is None or pos.status != "open":
+                continue
+            if not self.resting.due(pos, now) or self._lock(pid).locked():
+                continue
+            async with self._lock(pid):
+                pos = self.book.get(pid)
+                if pos is None or pos.status != "open":
+                    continue
+                lifted = await self._lift_stop(pid)
+                if lifted is not None and (lifted.filled > 0 or lifted.status in LIVE):
+                    continue  # filled (booked), or still resting: not replaced
+                pos = self.book.get(pid)
+                if pos is not None and pos.status == "open":
+                    await self._rest_stop(pos)
+                    moved += 1
+        return moved
 
     async def rebuild_pending(
         self, trailing_for: Callable[[SymbolKey], Decimal] | None = None
@@ -503,7 +637,30 @@ class PositionLifecycle:
                 self.stops.ensure_exits(pid, initial_stop=pos.stop_price, target=pos.target_price)
                 self.stops.rearm(pid)
             orders += await self.book.orders_of(pid)
-        return sum(1 for s in await self.settle(orders) if s.error is None)
+        resolved = sum(1 for s in await self.settle(orders) if s.error is None)
+        await self.restore_resting_stops()
+        return resolved
+
+    async def restore_resting_stops(self) -> list[Order]:
+        """Load the stored stop orders of every open position and place the resting stop
+        of each open position that has none live (the process died before placing it, or
+        the exchange dropped it). Returns the stop orders placed."""
+        if self.resting is None:
+            return []
+        placed = []
+        for pos in list(self.book.active()):
+            if pos.status != "open":
+                continue
+            pid = pos.position_id
+            async with self._lock(pid):
+                self.resting.remember(pos, await self.book.orders_of(pid))
+                if self.resting.live(pid) is None:
+                    current = self.book.get(pid)
+                    if current is not None and current.status == "open":
+                        order = await self._rest_stop(current)
+                        if order is not None:
+                            placed.append(order)
+        return placed
 
     async def _publish(self, event: object) -> None:
         if self.bus is not None:

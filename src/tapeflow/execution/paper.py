@@ -11,8 +11,11 @@ Fill model:
   above); a limit that is already marketable on its first trade fills at that trade's
   price if better. No slippage.
 * A **stop** (``stop_market``/``stop_limit``) triggers on the first trade at or through its
-  stop price (sell stops: price ≤ stop; buy stops: price ≥ stop) and then behaves as a
-  market order (filling on the *next* trade) or as a limit order.
+  stop price (sell stops: price ≤ stop; buy stops: price ≥ stop). A ``stop_market`` fills
+  completely at *that* trade's price, moved against it by ``slippage_bps`` (a gap through
+  the stop is filled at the trade's price, not at the stop level); a ``stop_limit`` then
+  behaves as a limit order from that trade on (it fills on the trigger trade if that trade
+  is at or better than its limit).
 * A **protective exit** (the engine's market exit for a stop or a target that a trade
   reached, :meth:`PaperExchange.fill_at_print`) fills at *that* trade's price, moved
   against it by ``slippage_bps`` — as a stop order resting on the venue would trigger on
@@ -448,13 +451,12 @@ class PaperExchange:
     def _evaluate(self, order: _Order, price: Decimal, ts: datetime) -> OrderUpdate | None:
         buy = order.side == "buy"
         kind = order.order_type
+        just_triggered = False
         if kind.startswith("stop") and not order.triggered:
-            if (buy and price >= order.stop_price) or (not buy and price <= order.stop_price):
-                order.triggered = True
-                order.eligible_after = self._tick_seq  # acts from the next trade on
-                order.ts = ts
-                return order.view(self.quote)
-            return None
+            if not ((buy and price >= order.stop_price) or (not buy and price <= order.stop_price)):
+                return None
+            order.triggered = just_triggered = True
+            order.ts = ts
         if kind in ("market", "stop_market"):
             fill = price * (ONE + self.slip_rate) if buy else price * (ONE - self.slip_rate)
             return self._fill(order, fill, ts)
@@ -463,7 +465,7 @@ class PaperExchange:
         crossed = price <= limit if buy else price >= limit
         if not crossed:
             order.rested = True
-            return None
+            return order.view(self.quote) if just_triggered else None
         fill = limit if order.rested else (min(price, limit) if buy else max(price, limit))
         return self._fill(order, fill, ts)
 

@@ -298,6 +298,27 @@ class FlattenSettings(_Section):
     max_retries: int = Field(3, ge=1, le=20)
 
 
+class RestingStopSettings(_Section):
+    """The protective stop order that rests on the exchange while a position is open
+    (seed 001 §7.1–7.2: orders through CCXT, fills from the user-data stream).
+
+    Attributes:
+        enabled: after an entry fills, place a reduce-only stop at the position's current
+            protective stop level (futures ``stop_market``, spot ``stop_limit``) and move it
+            as the stop ratchets; off leaves protection to the engine's tick enforcement.
+        min_move_interval_s: at most one cancel/replace per position in this many seconds
+            of the engine clock (tick time in a replay); a ratchet in between is applied
+            when the interval has passed, at the latest level.
+        spot_limit_offset_pct: a spot stop-loss-limit's limit price lies this far beyond
+            its stop price (percent; below for a sell, above for a buy), so a fast market
+            still fills it.
+    """
+
+    enabled: bool = True
+    min_move_interval_s: float = Field(1.0, ge=0)
+    spot_limit_offset_pct: Decimal = Field(Decimal("0.5"), gt=0, lt=50)
+
+
 class ExecutionSettings(_Section):
     """How signals become orders.
 
@@ -344,6 +365,7 @@ class ExecutionSettings(_Section):
         flatten: flatten on exit (:class:`FlattenSettings`).
         dump: dump detection (:class:`DumpSettings`; needs the tick store: ``tapeflow run``).
         correlation: correlation exits (:class:`CorrelationSettings`; same).
+        resting_stops: the exchange-side protective stop (:class:`RestingStopSettings`).
     """
 
     mode: Literal["paper", "live"] = "paper"
@@ -376,6 +398,7 @@ class ExecutionSettings(_Section):
     health: PortfolioHealthSettings = PortfolioHealthSettings()
     dump: DumpSettings = DumpSettings()
     correlation: CorrelationSettings = CorrelationSettings()
+    resting_stops: RestingStopSettings = RestingStopSettings()
 
     @model_validator(mode="after")
     def _check(self) -> Self:

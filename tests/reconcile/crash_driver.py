@@ -5,6 +5,8 @@ starts the execution engine on the real ccxt adapter pointed at the local Binanc
 (credentials from ``BINANCE_API_KEY`` / ``BINANCE_API_SECRET``), and passes one signal
 through the execution chain. With ``TAPEFLOW_CRASHPOINT=<point>`` in its environment it is
 killed (SIGKILL) when it reaches that point; otherwise it prints the chain's result as JSON.
+With ``--hold`` it then keeps running, holding the position (and its resting stop on the
+exchange), until it is killed.
 """
 
 from __future__ import annotations
@@ -65,12 +67,18 @@ def decision(key: SymbolKey, entry: Decimal, stop: Decimal) -> TradeSignal:
     )
 
 
-async def trade(url: str, key: SymbolKey, state: Path, entry: Decimal, stop: Decimal) -> dict:
+async def trade(
+    url: str, key: SymbolKey, state: Path, entry: Decimal, stop: Decimal, *, hold: bool = False
+) -> dict:
     store = EmbeddedStore(state)
     engine = ExecutionEngine(settings(key.market), adapter(url, key.market), store)
     try:
         await engine.start()
         result = await engine.on_signal(decision(key, entry, stop))
+        if hold:
+            out = {"accepted": result.accepted, "id": result.signal_id}
+            print(json.dumps(out), flush=True)
+            await asyncio.Event().wait()  # holding the position until killed
     finally:
         await engine.stop()
         store.close()
@@ -83,9 +91,11 @@ def main(
     state: Annotated[Path, typer.Option()],
     entry: Annotated[str, typer.Option()],
     stop: Annotated[str, typer.Option()],
+    hold: Annotated[bool, typer.Option(help="keep running after the decision")] = False,
 ) -> None:
     """Trade one decision; print the chain's result."""
-    out = asyncio.run(trade(url, SymbolKey.parse(symbol), state, Decimal(entry), Decimal(stop)))
+    key = SymbolKey.parse(symbol)
+    out = asyncio.run(trade(url, key, state, Decimal(entry), Decimal(stop), hold=hold))
     typer.echo(json.dumps(out))
 
 

@@ -19,7 +19,7 @@ import asyncio
 import os
 import signal
 import sys
-from decimal import ROUND_DOWN, Decimal
+from decimal import ROUND_CEILING, ROUND_DOWN, Decimal
 from pathlib import Path
 
 import pytest
@@ -190,7 +190,10 @@ async def test_killed_process_restarts_into_the_exchange_truth(point, market, ve
     assert after.consistent, after.text()
     assert books == truth
     sent = [o.client_order_id for o in venue.state.orders]
-    assert sent == ([] if point == "before_send" else [cid])  # one order per decision, at most
+    stop_cid = client_order_id(pid, "stop")
+    # one order per decision, at most; the restarted engine put the open position's stop
+    # on the exchange (the dead process never got to)
+    assert sent == ([] if point == "before_send" else [cid, stop_cid])
     if point == "before_send":
         assert truth is None
         assert (position.status, position.close_reason) == (
@@ -202,3 +205,77 @@ async def test_killed_process_restarts_into_the_exchange_truth(point, market, ve
         assert truth is not None and truth[0] == "long" and truth[1] > 0
         assert position.status == "open" and position.quantity == truth[1]
         assert stop_armed is not None and stop_armed.distance_pct == TRAIL
+
+
+@pytest.mark.parametrize("market", ["usdm", "spot"])
+async def test_killed_process_leaves_its_position_protected_and_the_stop_fill_is_booked(
+    market, venue, tmp_path
+):
+    """The process holding a position is killed (SIGKILL); the exchange still holds its
+    resting stop, which fills while nothing runs; the restarted engine books that fill as
+    the position's exit — no other exit is sent — and reconciliation finds nothing amiss."""
+    key = SymbolKey("binance", market, "BTCUSDT")
+    st = venue.state
+    price = st.prices[(market, "BTCUSDT")]
+    sig = decision(key, price, price - 300)
+    pid, stop_cid = sig.signal_id, client_order_id(sig.signal_id, "stop")
+    state = tmp_path / "state.sqlite3"
+    env = {
+        **os.environ,
+        "BINANCE_API_KEY": st.api_key,
+        "BINANCE_API_SECRET": st.secret,
+    }
+    env.pop("TAPEFLOW_CRASHPOINT", None)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "tests.reconcile.crash_driver",
+        f"--url={venue.url}",
+        f"--symbol={key}",
+        f"--state={state}",
+        f"--entry={price}",
+        f"--stop={price - 300}",
+        "--hold",
+        cwd=REPO,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        line = await asyncio.wait_for(proc.stdout.readline(), timeout=120)
+        assert line, (await proc.stderr.read()).decode()
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        await proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+
+    # the dead process's position is protected: its stop rests on the exchange
+    [held] = st.orders_with(stop_cid)
+    assert (held.status, held.side) == ("NEW", "SELL")
+    assert held.reduce_only if market == "usdm" else held.type == "STOP_LOSS_LIMIT"
+    # 0.5 % below the fill (at `price`), up to the price tick
+    tick = Decimal("0.1") if market == "usdm" else Decimal("0.01")
+    level = (price * (1 - TRAIL / 100)).quantize(tick, rounding=ROUND_CEILING)
+    assert held.stop_price == level
+    # the market falls through it while nothing runs: the exchange fills it
+    through = held.stop_price - 20
+    st.set_price(market, "BTCUSDT", through)
+    assert held.status in ("FINISHED", "FILLED") and exchange_holding(venue, key) is None
+
+    # restart: the engine books the stop's fill as the exit
+    store = EmbeddedStore(state)
+    exchange = venue.adapter(market)
+    try:
+        engine = ExecutionEngine(settings(market), exchange, store)
+        await engine.start()
+        position = store.get_position(pid)
+        after = await reconcile(store, exchange)
+    finally:
+        await exchange.close()
+        store.close()
+    assert position.status == "closed" and position.exit_price == through
+    assert position.close_reason == f"resting stop {held.stop_price} filled at {through}"
+    assert engine.book.get(pid) is None and engine.stops.get(pid) is None
+    assert st.orders_with(client_order_id(pid, "exit")) == []  # no second exit
+    assert len(st.orders_with(stop_cid)) == 1  # and no new stop
+    assert after.consistent, after.text()

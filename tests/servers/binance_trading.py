@@ -21,7 +21,13 @@ and "SIGNED endpoint security"):
   ``-4164``), insufficient balance (``-2010``) or margin (``-2019``);
 * market orders fill at once at the symbol's current price (:meth:`TradingState.set_price`);
   spot commission 0.1 % in the received asset, USD-M 0.04 % in USDT; limit orders fill
-  at once only if marketable; stop orders rest;
+  at once only if marketable; stop orders rest until a price set by
+  :meth:`TradingState.set_price` (a test-driven price, or the recorded trades a test
+  replays through it) reaches their stop price (sell: at or below, buy: at or above): a
+  ``STOP_LOSS``/``STOP_MARKET`` then fills at that price, a ``STOP_LOSS_LIMIT``/``STOP``
+  works as a limit order from that price on; a USD-M conditional (algo) order that fills
+  ends ``FINISHED`` with its ``actualOrderId``, ``executedQty`` and ``avgPrice``; one that
+  cannot fill (a reduce-only stop with no position left) ends ``EXPIRED``;
 * account: spot ``/api/v3/account``; USD-M ``/fapi/v2|v3/account``, ``/fapi/v2|v3/balance``,
   ``/fapi/v2|v3/positionRisk``, ``/fapi/v1/leverageBracket``, ``POST /fapi/v1/leverage``.
 
@@ -98,6 +104,8 @@ class ServerOrder:
     commission_asset: str = ""
     time_ms: int = 0
     update_ms: int = 0
+    triggered: bool = False
+    actual_order_id: int | None = None
 
 
 @dataclass
@@ -130,8 +138,10 @@ class TradingState:
     _next_id: int = 1000
 
     def set_price(self, market: str, symbol: str, price: str | Decimal) -> None:
-        """The price market orders of ``symbol`` fill at from now on."""
+        """The price market orders of ``symbol`` fill at from now on; resting stop orders
+        this price reaches trigger (and fill, see the module docstring)."""
         self.prices[(market, symbol)] = Decimal(price)
+        _match_stops(self, market, symbol)
 
     def inject(self, method: str, path: str, kind: str, **kw: Any) -> Fault:
         """Add a :class:`Fault`; returns it (its ``times`` counts down)."""
@@ -438,6 +448,34 @@ def _fill_usdm(state: TradingState, o: ServerOrder, price: Decimal) -> None:
     o.commission, o.commission_asset = fee, "USDT"
 
 
+def _match_stops(state: TradingState, market: str, symbol: str) -> None:
+    """Trigger and fill the resting stop orders of ``symbol`` at its current price."""
+    price = state.prices[(market, symbol)]
+    for o in list(state.orders):
+        if o.market != market or o.symbol != symbol or o.status != "NEW" or not o.stop_price:
+            continue
+        sell = o.side == "SELL"
+        if not o.triggered:
+            if not ((sell and price <= o.stop_price) or (not sell and price >= o.stop_price)):
+                continue
+            o.triggered = True
+            o.update_ms = state.clock_ms()
+        limit = o.type in ("STOP_LOSS_LIMIT", "STOP")
+        if limit and ((sell and price < o.price) or (not sell and price > o.price)):
+            continue  # works as a limit order from now on
+        fill = price if not limit else (max(price, o.price) if sell else min(price, o.price))
+        try:
+            if market == "spot":
+                _fill_spot(state, o, fill)
+            else:
+                _fill_usdm(state, o, fill)
+        except BinanceError:
+            o.status = "EXPIRED"
+        o.update_ms = state.clock_ms()
+        if o.algo and o.status == "FILLED":
+            o.status, o.actual_order_id = "FINISHED", state.next_id()
+
+
 def _spot_json(o: ServerOrder, *, full: bool = False) -> dict[str, Any]:
     d: dict[str, Any] = {
         "symbol": o.symbol,
@@ -536,8 +574,11 @@ def _algo_json(o: ServerOrder) -> dict[str, Any]:
         "reduceOnly": o.reduce_only,
         "createTime": o.time_ms,
         "updateTime": o.update_ms,
-        "triggerTime": 0,
+        "triggerTime": o.update_ms if o.triggered else 0,
         "goodTillDate": 0,
+        "actualOrderId": str(o.actual_order_id or ""),
+        "executedQty": str(o.executed),
+        "avgPrice": str(o.cum_quote / o.executed if o.executed else Decimal(0)),
     }
 
 

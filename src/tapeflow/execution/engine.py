@@ -174,6 +174,7 @@ class ExecutionEngine:
         self._checks = asyncio.Lock()
         self._timer: asyncio.Task | None = None
         self.timer_runs = 0  # passes of the timer task (status and tests)
+        self._last_stop_poll = float("-inf")
         self._last_stop_save = time.monotonic()
         self._saving = False
         breaker = getattr(exchange, "breaker", None)
@@ -304,6 +305,8 @@ class ExecutionEngine:
         if self._on_tick_fill is not None:
             for update in self._on_tick_fill(tick):
                 await self.lifecycle.on_update(update)
+        else:
+            await self._poll_resting_stops()
         await self.enforce_exits(tick)
         await self.lifecycle.sync_resting_stops(tick.key)
         await self.run_due(self.clock())
@@ -391,6 +394,13 @@ class ExecutionEngine:
                 )
             )
         return order
+
+    async def _poll_resting_stops(self) -> None:
+        """Live venues: look up the resting stops every ``poll_interval_s`` (wall clock)."""
+        now_m = time.monotonic()
+        if now_m - self._last_stop_poll >= self.settings.resting_stops.poll_interval_s:
+            self._last_stop_poll = now_m
+            await self.lifecycle.poll_resting_stops()
 
     async def check_risk(self, now: datetime | None = None) -> RiskAssessment:
         """Measure equity, apply the drawdown levels (tighten stops at critical, close all

@@ -245,7 +245,8 @@ class Placement:
 
 class Monitoring:
     """Arms the position's exits — initial stop, trailing stop, target — now, or when the
-    entry fills."""
+    entry fills, and, if the entry has filled already, its resting stop order on the
+    exchange."""
 
     name = "monitoring"
 
@@ -255,6 +256,7 @@ class Monitoring:
     async def __call__(self, ctx: SignalContext) -> Verdict:
         if ctx.position is not None:
             self.lifecycle.monitor(ctx.position)
+            await self.lifecycle.protect(ctx.position.position_id)
         return CONTINUE
 
 

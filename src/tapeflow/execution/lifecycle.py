@@ -199,6 +199,18 @@ class PositionLifecycle:
         if current is not None and current.status == "open":
             self._arm(current)
 
+    async def protect(self, position_id: str) -> Order | None:
+        """Place the resting stop of an open, monitored position that has none live (an
+        entry that filled before :meth:`monitor` was called). Returns the stop order placed,
+        or None."""
+        if self.resting is None:
+            return None
+        async with self._lock(position_id):
+            pos = self.book.get(position_id)
+            if pos is None or pos.status != "open" or self.resting.live(position_id):
+                return None
+            return await self._rest_stop(pos)
+
     def _arm(self, pos: Position) -> None:
         if pos.position_id in self.stops or pos.trailing_distance_pct is None:
             return
@@ -524,6 +536,35 @@ class PositionLifecycle:
         if order is not None and order.filled > 0:
             await self._after(order)
         return order
+
+    async def poll_resting_stops(self) -> list[Order]:
+        """Look up every live resting stop by its client order id and apply the answer (a
+        fill closes its position): how a fill is learned while no user-data stream
+        delivers it. A failed lookup is logged and retried at the next poll.
+
+        Returns:
+            The stop orders that changed.
+        """
+        if self.resting is None:
+            return []
+        changed = []
+        for pid, order in self.resting.items():
+            lock = self._lock(pid)
+            if lock.locked():
+                continue  # a move or close is underway; it settles the stop itself
+            async with lock:
+                if self.resting.live(pid) is not order:
+                    continue
+                try:
+                    after = await self.orders.resolve(order)
+                except ExecutionError as exc:
+                    log.warning("resting stop %s: lookup failed: %s", order.client_order_id, exc)
+                    continue
+                if after.status != order.status or after.filled != order.filled:
+                    changed.append(after)
+                    self.resting.update(pid, after)
+                    await self._after(after)
+        return changed
 
     async def sync_resting_stops(self, key: SymbolKey) -> int:
         """Move the resting stops of ``key``'s open positions to their current protective

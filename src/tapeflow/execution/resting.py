@@ -106,6 +106,17 @@ class RestingStops:
         """The stop order of ``position_id`` believed to rest on the exchange, or None."""
         return self._live.get(position_id)
 
+    def items(self) -> list[tuple[str, Order]]:
+        """``(position id, live stop order)`` pairs (a copy)."""
+        return list(self._live.items())
+
+    def update(self, position_id: str, order: Order) -> None:
+        """Record the latest view of a live stop order (one that ended is dropped)."""
+        if order.status in LIVE:
+            self._live[position_id] = order
+        else:
+            self.ended(position_id, order.client_order_id)
+
     def level(self, pos: Position) -> Decimal | None:
         """Where the resting stop of ``pos`` belongs now (quote, on the tick), or None when
         the position has no stop in the book."""

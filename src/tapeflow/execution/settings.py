@@ -312,11 +312,15 @@ class RestingStopSettings(_Section):
         spot_limit_offset_pct: a spot stop-loss-limit's limit price lies this far beyond
             its stop price (percent; below for a sell, above for a buy), so a fast market
             still fills it.
+        poll_interval_s: live venues: how often (wall seconds) the live stop orders are
+            looked up by client order id to learn a fill while the user-data stream is
+            down or not running; 0 = on every trade.
     """
 
     enabled: bool = True
     min_move_interval_s: float = Field(1.0, ge=0)
     spot_limit_offset_pct: Decimal = Field(Decimal("0.5"), gt=0, lt=50)
+    poll_interval_s: float = Field(5.0, ge=0)
 
 
 class ExecutionSettings(_Section):

@@ -95,12 +95,13 @@ def local_holding(store, key: SymbolKey) -> tuple[str, Decimal] | None:
 
 
 #: Exit code of ``tapeflow reconcile`` after each crash: (a) and (b) leave an unsettled
-#: order (1: resolved); (c) leaves consistent books on USD-M (0), while on spot the fee
-#: Binance took in BTC makes the balance 0.1 % smaller than the fill (1: adopted).
+#: order (1: resolved); (c) leaves an open position without its resting stop (1: placed),
+#: and on spot the fee Binance took in BTC makes the balance 0.1 % smaller than the fill
+#: (adopted).
 RECONCILE_EXIT = {
     ("after_send", "usdm"): 1,
     ("before_send", "usdm"): 1,
-    ("after_fill", "usdm"): 0,
+    ("after_fill", "usdm"): 1,
     ("after_send", "spot"): 1,
     ("before_send", "spot"): 1,
     ("after_fill", "spot"): 1,

@@ -103,6 +103,7 @@ async def _reconcile(settings, state, exchange, bus: EventBus, symbols) -> str:
         exchange,
         symbols=symbols,
         trailing_for=lambda key: settings.risk_for(key).trailing_pct,
+        resting_stops=settings.resting_stops,
     )
     await bus.publish(report.event())
     if not report.complete:

@@ -104,6 +104,7 @@ async def _run(
                 ],
                 trailing_for=_trailing_for(config),
                 bus=bus,
+                resting_stops=ex.resting_stops,
             )
         finally:
             # the paper exchange's close() writes its account: not in a dry run

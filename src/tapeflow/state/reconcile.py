@@ -21,14 +21,20 @@ One run, in this order (``docs/state.md``, "Reconciliation", has the full table)
    against the local ``open``/``closing`` positions (:func:`plan_positions`): missing on
    the exchange → closed locally; missing locally → imported; quantity → adopted;
    direction → closed and imported. Symbols with an unresolved order are not compared.
+4. **Resting stops** (with ``resting_stops``): every open position has its reduce-only stop
+   order on the exchange (:mod:`tapeflow.execution.resting`): a missing one is placed at
+   the position's protective stop level (the saved stop book, else the position's own
+   stop) — ``stop_missing``; a stop order of tapeflow's whose position is not open is
+   cancelled — ``stop_orphaned``.
 
-Reconciliation never sends an order (the adapter is wrapped so that ``place_order``
-raises); the only exchange-side action is cancelling unknown orders under the ``cancel``
-policy. With ``dry_run=True`` nothing changes anywhere: the same steps run against an
-in-memory copy of the relevant records and a wrapper that only pretends to cancel, so the
-report says exactly what a real run would do. A real run stores the report as the
-``reconciliation`` engine-state document and, given a bus, publishes
-:class:`~tapeflow.bus.ReconciliationCompleted` (which the notifier e-mails).
+Reconciliation sends no order but those resting stops (the adapter is wrapped so that
+``place_order`` raises for anything else); the other exchange-side action is cancelling
+unknown orders under the ``cancel`` policy. With ``dry_run=True`` nothing changes
+anywhere: the same steps run against an in-memory copy of the relevant records and a
+wrapper that only pretends to cancel or place, so the report says exactly what a real
+run would do. A real run stores the report as the ``reconciliation`` engine-state
+document and, given a bus, publishes :class:`~tapeflow.bus.ReconciliationCompleted`
+(which the notifier e-mails).
 """
 
 from __future__ import annotations
@@ -42,6 +48,8 @@ from decimal import Decimal
 from typing import Any
 
 from tapeflow.bus import EventBus
+from tapeflow.execution.client_ids import parse_client_order_id
+from tapeflow.execution.engine import STOPS_STATE
 from tapeflow.execution.errors import ExecutionError, OrderNotFound
 from tapeflow.execution.exchange import (
     Balance,
@@ -55,6 +63,7 @@ from tapeflow.execution.lifecycle import UNSETTLED, PositionLifecycle
 from tapeflow.execution.markets import MarketRules
 from tapeflow.execution.orders import OrderManager
 from tapeflow.execution.positions import ACTIVE, PositionBook
+from tapeflow.execution.settings import RestingStopSettings
 from tapeflow.execution.stops import TrailingStopBook
 from tapeflow.state.embedded import EmbeddedStore
 from tapeflow.state.models import Order, Position, utcnow
@@ -99,6 +108,7 @@ async def reconcile(
     trailing_for: Callable[[SymbolKey], Decimal | None] | None = None,
     bus: EventBus | None = None,
     clock: Callable[[], datetime] = utcnow,
+    resting_stops: RestingStopSettings | None = None,
 ) -> ReconciliationReport:
     """Compare the store with the exchange and resolve every discrepancy (see the module
     docstring). Run it before any trading, before :meth:`ExecutionEngine.start`.
@@ -116,6 +126,8 @@ async def reconcile(
             entry price (futures); None imports it without a trailing stop.
         bus: where to publish :class:`~tapeflow.bus.ReconciliationCompleted`.
         clock: UTC now (report times, ids of imported positions).
+        resting_stops: the engine's resting-stop settings; when given and enabled, step 4
+            checks every open position's stop order on the exchange; None skips it.
 
     Returns:
         The report. ``report.complete`` is False when something could not be checked or
@@ -136,6 +148,7 @@ async def reconcile(
         symbols=tuple(symbols) if symbols is not None else None,
         trailing_for=trailing_for,
         clock=clock,
+        resting_stops=resting_stops,
     )
     try:
         await run.execute()
@@ -203,9 +216,10 @@ def describe_remote(order: OrderUpdate | None) -> str:
 
 
 class _Guarded:
-    """The exchange as reconciliation may use it: reads pass through; ``place_order`` and
-    ``set_leverage`` raise (reconciliation never trades); in a dry run ``cancel_order``
-    only answers as if the order had been cancelled."""
+    """The exchange as reconciliation may use it: reads pass through; ``set_leverage`` and
+    ``place_order`` raise (reconciliation never trades) — except for a reduce-only resting
+    stop (``tf-...-sl<n>``); in a dry run ``cancel_order`` and that ``place_order`` only
+    answer as if they had been done."""
 
     def __init__(self, inner: Exchange, *, dry_run: bool) -> None:
         self.inner = inner
@@ -236,7 +250,25 @@ class _Guarded:
         return await self.inner.fetch_positions()
 
     async def place_order(self, request: OrderRequest) -> OrderUpdate:
-        raise RuntimeError(f"reconciliation never sends orders ({request.client_order_id})")
+        parsed = parse_client_order_id(request.client_order_id)
+        if parsed is None or parsed[1] != "stop" or not request.reduce_only:
+            raise RuntimeError(
+                f"reconciliation sends no order but resting stops ({request.client_order_id})"
+            )
+        if not self.dry_run:
+            return await self.inner.place_order(request)
+        return OrderUpdate(
+            key=request.key,
+            client_order_id=request.client_order_id,
+            exchange_order_id=None,
+            status="open",
+            side=request.side,
+            order_type=request.order_type,
+            quantity=request.quantity,
+            price=request.price,
+            stop_price=request.stop_price,
+            reduce_only=True,
+        )
 
     async def set_leverage(self, key: SymbolKey, leverage: Decimal) -> None:
         raise RuntimeError("reconciliation never changes leverage")
@@ -275,6 +307,7 @@ class _Run:
         symbols: tuple[SymbolKey, ...] | None,
         trailing_for: Callable[[SymbolKey], Decimal | None] | None,
         clock: Callable[[], datetime],
+        resting_stops: RestingStopSettings | None = None,
     ) -> None:
         self.store = store
         self.work = work
@@ -285,8 +318,9 @@ class _Run:
         self.clock = clock
         self.book = PositionBook(work)
         self.orders = OrderManager(exchange, work)
+        self.stops = TrailingStopBook()
         self.lifecycle = PositionLifecycle(
-            exchange, self.book, self.orders, TrailingStopBook(), clock=clock
+            exchange, self.book, self.orders, self.stops, clock=clock, resting_stops=resting_stops
         )
         self.markets: dict[SymbolKey, MarketRules] = {}
         self.discrepancies: list[Discrepancy] = []
@@ -339,6 +373,7 @@ class _Run:
             return
         await self.fix_orders(snapshot.open_orders)
         await self.fix_positions(snapshot)
+        await self.fix_stops(snapshot.open_orders)
 
     async def settle_orders(self) -> None:
         """Step 1: rebuild lost pending positions, look up every unsettled order."""
@@ -480,6 +515,76 @@ class _Run:
             exchange=describe_remote(found),
             action=action + ("; its position followed" if pos_after != pos_before else ""),
             after=self._with_position(describe_order(after), pos_before, pos_after),
+        )
+
+    # -- resting stops -------------------------------------------------------------------
+
+    async def fix_stops(self, remote_open: list[OrderUpdate]) -> None:
+        """Step 4: every open position has its resting stop; no stop outlives its position."""
+        resting = self.lifecycle.resting
+        if resting is None:
+            return
+        await asyncio.to_thread(self.book.load)
+        open_positions = [
+            p
+            for p in self.book.active()
+            if p.status == "open" and SymbolKey.parse(p.symbol) not in self.unresolved
+        ]
+        open_ids = {p.position_id for p in open_positions}
+        protected: set[str] = set()
+        for remote in remote_open:
+            parsed = parse_client_order_id(remote.client_order_id)
+            if parsed is None or parsed[1] != "stop" or remote.key in self.unresolved:
+                continue
+            if parsed[0] in open_ids:
+                protected.add(parsed[0])
+            else:
+                await self._orphan_stop(remote)
+        self.stops.restore(await asyncio.to_thread(self.work.get_state, STOPS_STATE))
+        for pos in open_positions:
+            pid = pos.position_id
+            if pid in protected:
+                continue
+            if pid not in self.stops:
+                self.lifecycle.monitor(pos)  # arms it from the position's entry and stop
+            if pid not in self.stops:
+                continue  # no protective level (imported without a trailing distance)
+            resting.remember(pos, await self.book.orders_of(pid))
+            if resting.live(pid) is not None:
+                continue  # recorded live and not seen as open: settled by the engine's start
+            order = await self.lifecycle.protect(pid)
+            if order is None:
+                self.errors.append(f"position {pid} ({pos.symbol}): no resting stop could be made")
+                continue
+            self.found(
+                "stop_missing",
+                pid,
+                before=describe_position(pos),
+                exchange="no stop order",
+                action=(
+                    f"placed a reduce-only stop at {amount(order.stop_price)}"
+                    if order.status in ("open", "sent", "new")
+                    else f"stop not placed: {order.error or order.status}"
+                ),
+                after=describe_order(order),
+            )
+
+    async def _orphan_stop(self, remote: OrderUpdate) -> None:
+        cid = remote.client_order_id
+        local = await self.local_order(cid)
+        try:
+            answer = await self.ex.cancel_order(remote.key, cid, order_type=remote.order_type)
+        except ExecutionError as exc:
+            self.errors.append(f"stop {cid} ({remote.key}): cancel failed: {exc}")
+            return
+        after = await self.orders.apply(answer) if local is not None else None
+        self.found(
+            "stop_orphaned",
+            cid,
+            before=describe_order(local),
+            exchange=describe_remote(remote),
+            action="cancelled on the exchange (its position is not open)",
+            after=describe_order(after) if after is not None else "canceled",
         )
 
     # -- positions -----------------------------------------------------------------------

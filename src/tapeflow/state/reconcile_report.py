@@ -24,6 +24,8 @@ DiscrepancyKind = Literal[
     "position_missing_locally",
     "quantity_mismatch",
     "direction_mismatch",
+    "stop_missing",
+    "stop_orphaned",
 ]
 
 NONE = "—"

@@ -10,7 +10,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 from tapeflow.execution.engine import STOPS_STATE
-from tapeflow.execution.settings import ExecutionSettings, RiskSettings
+from tapeflow.execution.settings import ExecutionSettings, RestingStopSettings, RiskSettings
 from tests.execution.engine_support import BTC, Clock, make_rig
 from tests.execution.support import real_ticks, signal
 
@@ -18,7 +18,9 @@ BTC_TICKS = real_ticks("usdm", "BTCUSDT", "20240808")
 BPS = Decimal(10_000)
 
 
-def settings(*, fee_bps=4, slippage_bps=1, **risk) -> ExecutionSettings:
+def settings(*, fee_bps=4, slippage_bps=1, resting=False, **risk) -> ExecutionSettings:
+    """These tests pin the engine's own enforcement on every print (``resting=False``: no
+    stop order rests on the exchange; with one, test_resting.py shows the same exit)."""
     risk.setdefault("leverage", Decimal(10))
     risk.setdefault("max_position_pct", Decimal(100))
     return ExecutionSettings(
@@ -27,6 +29,7 @@ def settings(*, fee_bps=4, slippage_bps=1, **risk) -> ExecutionSettings:
         fee_bps=Decimal(fee_bps),
         slippage_bps=Decimal(slippage_bps),
         risk=RiskSettings(**risk),
+        resting_stops=RestingStopSettings(enabled=resting),
     )
 
 

@@ -169,3 +169,29 @@ async def test_restart_keeps_the_live_stop_and_replaces_a_missing_one(open_store
     ]
     assert third.store.get_order(f"tf-{pid}-sl").status == "canceled"
     assert third.engine.book.get(pid).status == "open"
+
+
+async def test_resting_stop_out_on_real_prints_books_the_engines_exit_exactly(store):
+    """The real-print stop-out of test_exits.py (long 0.999 at 61,800.10, stop 61,700.00,
+    first print at or below it: trade 5,289 at 61,700.00) with the stop resting on the
+    paper exchange: the resting order fills at that print, less slippage, the same exit and
+    P&L the engine's enforcement books — once, with no market exit."""
+    from tests.execution.test_exits import settings as exit_settings
+
+    rig = await make_rig(store, exit_settings(resting=True))
+    await rig.feed(BTC_TICKS[:54])
+    sig = signal(BTC, "long", "61800.10", "61700.00")
+    await rig.engine.on_signal(sig)
+    await rig.feed(BTC_TICKS[54:5289])
+    pos = rig.engine.book.get(sig.signal_id)
+    [live] = resting(rig, sig.signal_id)
+    assert Decimal(live["stop_price"]) == Decimal("61700.0")  # the initial stop rests
+    await rig.feed(BTC_TICKS[5289:5290])
+    closed = store.get_position(sig.signal_id)
+    assert closed.close_reason == "resting stop 61700.0 filled at 61693.830000"
+    assert closed.exit_price == Decimal("61693.830000")  # 61,700.00 × 0.9999
+    fees = pos.quantity * (pos.entry_price + closed.exit_price) * 4 / BPS
+    loss = (closed.exit_price - pos.entry_price) * pos.quantity - fees
+    assert closed.realized_pnl == loss
+    cids = [o.client_order_id for o in store.list_orders() if o.position_id == sig.signal_id]
+    assert not any("-ex" in c for c in cids)

@@ -254,9 +254,10 @@ async def test_killed_process_leaves_its_position_protected_and_the_stop_fill_is
     [held] = st.orders_with(stop_cid)
     assert (held.status, held.side) == ("NEW", "SELL")
     assert held.reduce_only if market == "usdm" else held.type == "STOP_LOSS_LIMIT"
-    # 0.5 % below the fill (at `price`), up to the price tick
+    # the protective level: the signal's stop or the 0.5 % trail below the fill (at
+    # `price`), whichever is tighter, up to the price tick
     tick = Decimal("0.1") if market == "usdm" else Decimal("0.01")
-    level = (price * (1 - TRAIL / 100)).quantize(tick, rounding=ROUND_CEILING)
+    level = max(price - 300, price * (1 - TRAIL / 100)).quantize(tick, rounding=ROUND_CEILING)
     assert held.stop_price == level
     # the market falls through it while nothing runs: the exchange fills it
     through = held.stop_price - 20

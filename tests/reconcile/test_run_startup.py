@@ -49,7 +49,11 @@ def reconciliation_mails(mail_server: MailServer) -> list[dict]:
 
 
 def exits_on_exchange(venue, symbol: str) -> list[ServerOrder]:
-    return [o for o in venue.state.orders if o.symbol == symbol and o.reduce_only]
+    return [o for o in venue.state.orders if o.symbol == symbol and o.reduce_only and not o.algo]
+
+
+def stops_on_exchange(venue, symbol: str) -> list:
+    return [o for o in venue.state.orders if o.symbol == symbol and o.algo]
 
 
 def test_unknown_position_on_the_exchange_is_imported_then_traded(
@@ -65,13 +69,23 @@ def test_unknown_position_on_the_exchange_is_imported_then_traded(
     out, _ = proc.communicate(timeout=600)
     assert proc.returncode == 0, out[-4000:]
 
-    assert "Reconciliation binance/usdm: 1 discrepancies resolved" in out
+    assert "Reconciliation binance/usdm: 2 discrepancies resolved" in out
     assert "position_missing_locally  binance/usdm/BTCUSDT" in out
     assert f"exchange  long 0.01 @ {entry}" in out
+    assert "2. stop_missing  rc-binance-usdm-BTCUSDT-" in out  # the import is protected
     assert mail_server.wait_for(1)
     [mail] = reconciliation_mails(mail_server)
-    assert mail["subject"] == "[P2] run: Reconciliation: 1 discrepancies resolved"
+    assert mail["subject"] == "[P2] run: Reconciliation: 2 discrepancies resolved"
     assert "position_missing_locally  binance/usdm/BTCUSDT" in mail["content"][0]["value"]
+    assert "stop_missing" in mail["content"][0]["value"]
+    # its stop rested on the exchange until the run closed it (then it was cancelled)
+    [stop] = stops_on_exchange(venue, "BTCUSDT")
+    assert (stop.type, stop.side, stop.quantity, stop.status) == (
+        "STOP_MARKET",
+        "SELL",
+        Decimal("0.010"),
+        "CANCELED",
+    )
 
     positions, _ = stored(tmp_path)
     [imported] = [p for p in positions if p.position_id.startswith("rc-binance-usdm-BTCUSDT-")]
@@ -131,7 +145,7 @@ def test_closed_meanwhile_unknown_order_and_missing_order_converge_then_trade(
     out, _ = proc.communicate(timeout=600)
     assert proc.returncode == 0, out[-4000:]
 
-    report = out[out.index("Reconciliation binance/usdm: 3 discrepancies resolved") :]
+    report = out[out.index("Reconciliation binance/usdm: 4 discrepancies resolved") :]
     for line in (
         "1. unknown_order  manual-eth-1",
         "   action    adopted: recorded as the exchange has it, left working (purpose 'other')",
@@ -139,11 +153,12 @@ def test_closed_meanwhile_unknown_order_and_missing_order_converge_then_trade(
         "   action    recorded as canceled (not found on the exchange)",
         "3. position_missing_on_exchange  binance/usdm/BTCUSDT",
         "   action    closed locally: missing on exchange",
+        "4. stop_missing  e3e3e3e3",
     ):
         assert line + "\n" in report, line
     assert mail_server.wait_for(1)
     [mail] = reconciliation_mails(mail_server)
-    assert mail["subject"] == "[P2] run: Reconciliation: 3 discrepancies resolved"
+    assert mail["subject"] == "[P2] run: Reconciliation: 4 discrepancies resolved"
     body = mail["content"][0]["value"]
     assert "1. unknown_order  manual-eth-1" in body and "3. position_missing_on_exchange" in body
 

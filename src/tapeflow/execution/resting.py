@@ -14,8 +14,10 @@ stop that ratchets from it) — and is moved as that level ratchets (seed 001 §
   level, so the resting order triggers on the same trade or one before the engine would.
 * **ids**: the n-th stop order of a position is ``tf-<signal id>-sl<n>``
   (:func:`~tapeflow.execution.client_ids.client_order_id` purpose ``stop``, attempt n), n
-  = the number of stop orders already stored for it: deterministic, so a restarted engine
-  finds the order it sent, and a resend of the same move is never a second order. After
+  = the number of stop orders already stored for it (a position that is not a signal's,
+  e.g. one reconciliation imported, uses :func:`stop_key` of its id): deterministic, so a
+  restarted engine finds the order it sent, and a resend of the same move is never a
+  second order. After
   :data:`MAX_STOP_ORDERS` orders the stop is no longer moved (the last one keeps resting;
   the engine still enforces the ratcheted level on every trade).
 * **moves**: cancel, then place at the new level (a spot stop-loss-limit locks the base
@@ -30,7 +32,9 @@ the lifecycle applies fills (a filled stop closes its position, booked once).
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import re
 from collections.abc import Callable
 from datetime import datetime
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
@@ -52,6 +56,18 @@ HUNDRED = Decimal(100)
 MAX_STOP_ORDERS = 1000
 #: Stop order statuses that may still rest on the exchange.
 LIVE = frozenset({"new", "sent", "open", "partially_filled"})
+
+
+_SIGNAL_ID = re.compile(r"^[0-9a-f]{8,20}$")
+
+
+def stop_key(position_id: str) -> str:
+    """The signal id in the client order ids of ``position_id``'s stops: the position id
+    itself when it is a signal id (8–20 lower-case hex), else the first 20 hex digits of its
+    SHA-256 (deterministic, so a restart finds the same ids)."""
+    if _SIGNAL_ID.fullmatch(position_id):
+        return position_id
+    return hashlib.sha256(position_id.encode()).hexdigest()[:20]
 
 
 def resting_level(rules: MarketRules, direction: str, level: Decimal) -> Decimal:
@@ -177,7 +193,7 @@ class RestingStops:
         rules = self.exchange.market(SymbolKey.parse(pos.symbol))
         spot = not rules.contract
         order = Order(
-            client_order_id=client_order_id(pid, "stop", n),
+            client_order_id=client_order_id(stop_key(pid), "stop", n),
             symbol=pos.symbol,
             position_id=pid,
             purpose="stop",

@@ -63,6 +63,7 @@ from tapeflow.execution.lifecycle import UNSETTLED, PositionLifecycle
 from tapeflow.execution.markets import MarketRules
 from tapeflow.execution.orders import OrderManager
 from tapeflow.execution.positions import ACTIVE, PositionBook
+from tapeflow.execution.resting import stop_key
 from tapeflow.execution.settings import RestingStopSettings
 from tapeflow.execution.stops import TrailingStopBook
 from tapeflow.state.embedded import EmbeddedStore
@@ -530,14 +531,14 @@ class _Run:
             for p in self.book.active()
             if p.status == "open" and SymbolKey.parse(p.symbol) not in self.unresolved
         ]
-        open_ids = {p.position_id for p in open_positions}
+        open_ids = {stop_key(p.position_id): p.position_id for p in open_positions}
         protected: set[str] = set()
         for remote in remote_open:
             parsed = parse_client_order_id(remote.client_order_id)
             if parsed is None or parsed[1] != "stop" or remote.key in self.unresolved:
                 continue
             if parsed[0] in open_ids:
-                protected.add(parsed[0])
+                protected.add(open_ids[parsed[0]])
             else:
                 await self._orphan_stop(remote)
         self.stops.restore(await asyncio.to_thread(self.work.get_state, STOPS_STATE))

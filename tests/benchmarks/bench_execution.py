@@ -15,6 +15,13 @@ Run on demand: ``.venv/bin/python tests/benchmarks/bench_execution.py``.
    positions per symbol, 10× the total), and 5000 / 200 (10× per symbol). Baseline: an
    unindexed book that checks every position on every tick.
 
+3. **Resting stop trigger → position booked closed** (paper): ``STOP_TRIGGERS`` long
+   positions, each with its reduce-only stop resting on the paper exchange; one trade
+   through the stop; the time from handing that trade to ``ExecutionEngine.on_tick`` until
+   the position is booked ``closed`` in the store (the resting order fills at that trade
+   and its fill closes the position). Baseline, the same run: resting stops off, the
+   engine's own enforcement closes the position with a market exit filled at that trade.
+
 Goals (issue #6): chain p99 ≤ 5 ms; a tick's cost independent of the total count;
 ≤ 20 µs per position updated.
 """
@@ -38,7 +45,11 @@ from tapeflow.bus import TradeTick  # noqa: E402
 from tapeflow.execution.engine import ExecutionEngine  # noqa: E402
 from tapeflow.execution.exchange import OrderRequest  # noqa: E402
 from tapeflow.execution.paper import PaperExchange  # noqa: E402
-from tapeflow.execution.settings import ExecutionSettings, RiskSettings  # noqa: E402
+from tapeflow.execution.settings import (  # noqa: E402
+    ExecutionSettings,
+    RestingStopSettings,
+    RiskSettings,
+)
 from tapeflow.execution.stops import TrailingStopBook  # noqa: E402
 from tapeflow.state.embedded import EmbeddedStore  # noqa: E402
 from tapeflow.store.symbols import SymbolKey  # noqa: E402
@@ -47,6 +58,7 @@ from tests.execution.support import market_rules, real_ticks  # noqa: E402
 
 SIGNALS = 1000
 SYMBOLS = 200
+STOP_TRIGGERS = 300
 
 
 def pct(values: list[float], q: float) -> float:
@@ -222,6 +234,66 @@ def stops_bench() -> list[tuple[str, float, float, float]]:
     return rows
 
 
+# -- 3. resting stop trigger -> booked closed ------------------------------------------------
+
+
+async def trigger_to_closed(store_dir: Path, *, resting: bool) -> dict[str, float]:
+    """Seconds from a trade through the stop entering ``on_tick`` to the position closed."""
+    tape = prices()
+    syms = keys(SYMBOLS)
+    rules = market_rules("usdm", "BTCUSDT")
+    settings = ExecutionSettings(
+        max_concurrent=10_000,
+        risk_check_interval_s=3600,
+        stop_persist_interval_s=3600,
+        risk=RiskSettings(
+            leverage=Decimal(5), max_position_pct=Decimal(5), trailing_distance_pct=Decimal(1)
+        ),
+        resting_stops=RestingStopSettings(enabled=resting),
+    )
+    store = EmbeddedStore(store_dir / "state.db")
+    paper = PaperExchange(
+        "binance/usdm",
+        {k: replace(rules, key=k) for k in syms},
+        store=store,
+        starting_balance=Decimal(10**7),
+        leverage_for=lambda k: Decimal(5),
+    )
+    engine = ExecutionEngine(settings, paper, store)
+    await engine.start()
+    t0 = datetime(2024, 8, 8, tzinfo=UTC)
+    times = []
+    for i in range(STOP_TRIGGERS):
+        key, price = syms[i % SYMBOLS], tape[i]
+        tick = TradeTick(key, i, t0, price, Decimal(1), "buy")
+        await engine.on_tick(tick)
+        sig = TradeSignal(
+            key=key,
+            direction="long",
+            entry_price=price,
+            stop_loss=price - Decimal(150),
+            candle_time=t0 + timedelta(minutes=i),
+            strategy="bench",
+        )
+        assert (await engine.on_signal(sig)).accepted
+        await engine.on_tick(replace(tick, trade_id=i + 10**6))  # the entry fills
+        assert engine.book.get(sig.signal_id).status == "open"
+        assert resting == bool(await paper.fetch_open_orders(key))  # the stop rests (or not)
+        through = replace(tick, trade_id=i + 2 * 10**6, price=price - Decimal(200))
+        gc.disable()
+        start = time.perf_counter()
+        await engine.on_tick(through)
+        elapsed = time.perf_counter() - start
+        gc.enable()
+        closed = store.get_position(sig.signal_id)
+        assert closed.status == "closed", closed
+        assert closed.close_reason.startswith("resting stop" if resting else "stop")
+        times.append(elapsed)
+    await engine.stop()
+    store.close()
+    return {"p50": pct(times, 0.5), "p99": pct(times, 0.99)}
+
+
 def main() -> None:
     print(f"execution benchmark ({SIGNALS} signals, {SYMBOLS} symbols, real BTCUSDT prices)\n")
     bare = asyncio.run(bare_place_order())
@@ -255,6 +327,19 @@ def main() -> None:
     print(
         f"  goal <= 20 µs per position updated: {'met' if worst <= 20e-6 else 'NOT met'} "
         f"(worst {worst * 1e6:.2f} µs)"
+    )
+    print(f"\nstop trigger print -> position booked closed (paper, tmpfs, {STOP_TRIGGERS} stops):")
+    with tempfile.TemporaryDirectory(dir="/dev/shm") as tmp:
+        base = asyncio.run(trigger_to_closed(Path(tmp), resting=False))
+    with tempfile.TemporaryDirectory(dir="/dev/shm") as tmp:
+        rest = asyncio.run(trigger_to_closed(Path(tmp), resting=True))
+    print(
+        f"  baseline: engine enforcement, market exit  p50 {base['p50'] * 1e3:7.3f} ms   "
+        f"p99 {base['p99'] * 1e3:7.3f} ms"
+    )
+    print(
+        f"  resting stop order fills at the print      p50 {rest['p50'] * 1e3:7.3f} ms   "
+        f"p99 {rest['p99'] * 1e3:7.3f} ms   (x{rest['p99'] / base['p99']:.2f} baseline p99)"
     )
 
 

@@ -38,8 +38,13 @@ def test_flatten_on_exit_leaves_nothing_open(tmp_path, venue, books):
     assert st.positions == {}
     assert [o.client_order_id for o in st.orders if o.status in ("NEW", "PARTIALLY_FILLED")] == []
     assert resting.status == "CANCELED"
-    exits = sorted((o.client_order_id, o.side, o.status) for o in st.orders if o.reduce_only)
+    exits = sorted(
+        (o.client_order_id, o.side, o.status) for o in st.orders if o.reduce_only and not o.algo
+    )
     assert exits == [("tf-b1b1b1b1-ex", "SELL", "FILLED"), ("tf-e3e3e3e3-ex", "SELL", "FILLED")]
+    # the resting stops (placed at startup) were lifted by the closes, not left behind
+    stops = {(o.client_order_id, o.status) for o in st.orders if o.algo}
+    assert stops == {("tf-b1b1b1b1-sl", "CANCELED"), ("tf-e3e3e3e3-sl", "CANCELED")}
     # the books: every position closed, no open order
     with EmbeddedStore(tmp_path / "state.sqlite3") as store:
         positions, orders = store.list_positions(), store.list_orders()
@@ -51,4 +56,6 @@ def test_flatten_on_exit_leaves_nothing_open(tmp_path, venue, books):
         "manual-eth-2": "canceled",
         "tf-b1b1b1b1-ex": "filled",
         "tf-e3e3e3e3-ex": "filled",
+        "tf-b1b1b1b1-sl": "canceled",  # the resting stops, lifted by the closes
+        "tf-e3e3e3e3-sl": "canceled",
     }

@@ -127,7 +127,11 @@ def test_controls_on_a_running_process(tmp_path, venue, books):
         assert "no change\n  no open position in binance/usdm/BTCUSDT: nothing to close" in (
             again.stdout
         )
-        exits = [o for o in venue.state.orders if o.symbol == "BTCUSDT" and o.reduce_only]
+        exits = [
+            o
+            for o in venue.state.orders
+            if o.symbol == "BTCUSDT" and o.reduce_only and not o.algo  # not the resting stops
+        ]
         assert [(o.client_order_id, o.side, o.status) for o in exits] == [
             ("tf-b1b1b1b1-ex", "SELL", "FILLED")
         ]

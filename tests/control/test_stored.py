@@ -59,7 +59,8 @@ def test_controls_on_the_stored_state(tmp_path, venue, books):
         again.stdout == f"{STORED} no change\n  no open position in any symbol: nothing to close\n"
     )
     assert venue.state.positions == {}
-    assert sorted(o.client_order_id for o in venue.state.orders if o.reduce_only) == [
+    exits = [o for o in venue.state.orders if o.reduce_only and not o.algo]  # not the stops
+    assert sorted(o.client_order_id for o in exits) == [
         "tf-b1b1b1b1-ex",
         "tf-e3e3e3e3-ex",
     ]

@@ -3,7 +3,9 @@ the process ends (seed 000, appendix "liquidation": close positions, cancel orde
 timeout, 3 retries).
 
 One attempt: new entries are refused from the first attempt on; the venue's open orders
-on the exchange are cancelled (and recorded); every open position gets its market exit
+on the exchange are cancelled (and recorded) — except the resting stops of positions still
+open, which their close cancels itself (a stop that filled first is that position's exit);
+every open position gets its market exit
 (:meth:`ExecutionEngine.close_all`, idempotent); the paper exchange fills those exits at
 its last trade price (no further trade will come); then the attempt waits up to
 ``timeout_s`` for the books to be flat, looking the exits up on the exchange. An attempt
@@ -73,6 +75,8 @@ async def flatten(engine: ExecutionEngine, settings: FlattenSettings) -> Flatten
     venue = f"{engine.settings.exchange}/{engine.settings.market}"
     report = FlattenReport(venue)
     engine.risk.set_health("shutdown", False, "flattening on exit")
+    if engine.lifecycle.resting is not None:
+        engine.lifecycle.resting.paused = True  # the closes below lift the resting stops
     retrying = AsyncRetrying(
         stop=stop_after_attempt(settings.max_retries),
         retry=retry_if_exception_type((NotFlat, ExecutionError, TimeoutError)),
@@ -99,6 +103,8 @@ async def _attempt(engine: ExecutionEngine, settings: FlattenSettings, report: F
     async with asyncio.timeout(settings.timeout_s):
         if settings.cancel_orders:
             for order in await _open_orders(engine):
+                if _protects_open_position(engine, order.client_order_id):
+                    continue  # lifted by the position's close, below
                 update = await engine.exchange.cancel_order(
                     order.key, order.client_order_id, order_type=order.order_type
                 )
@@ -114,6 +120,17 @@ async def _attempt(engine: ExecutionEngine, settings: FlattenSettings, report: F
                     await asyncio.sleep(_POLL_S)
     if left := await _left(engine, settings):  # the open orders: one request, after the wait
         raise NotFlat("; ".join(left))
+
+
+def _protects_open_position(engine: ExecutionEngine, client_order_id: str) -> bool:
+    resting = engine.lifecycle.resting
+    if resting is None:
+        return False
+    for pid, live in resting.items():
+        pos = engine.book.get(pid)
+        if live.client_order_id == client_order_id and pos is not None and pos.status == "open":
+            return True
+    return False
 
 
 async def _open_orders(engine: ExecutionEngine):

@@ -110,8 +110,11 @@ class PositionLifecycle:
         self._monitored: set[str] = set()
         self._leverage_set: dict[SymbolKey, Decimal] = {}
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        # moves are rate-limited on the engine clock on the paper exchange (tick time:
+        # deterministic replays) and on the wall clock on a live venue (its request budget)
+        paper = getattr(exchange, "on_tick", None) is not None
         self.resting: RestingStops | None = (
-            RestingStops(exchange, orders, stops, resting_stops, clock)
+            RestingStops(exchange, orders, stops, resting_stops, clock if paper else utcnow)
             if resting_stops is not None and resting_stops.enabled
             else None
         )

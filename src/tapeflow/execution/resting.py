@@ -114,6 +114,7 @@ class RestingStops:
         self.stops = stops
         self.settings = settings
         self.clock = clock
+        self.paused = False  # set while flattening: no stop is moved or placed
         self._live: dict[str, Order] = {}
         self._count: dict[str, int] = {}
         self._moved_at: dict[str, datetime] = {}
@@ -165,7 +166,10 @@ class RestingStops:
 
     def due(self, pos: Position, now: datetime) -> bool:
         """True if ``pos``'s resting stop is missing or off its level, the position may
-        have another stop order, and the last move is ``min_move_interval_s`` old."""
+        have another stop order, and the last move is ``min_move_interval_s`` old (never
+        while :attr:`paused`)."""
+        if self.paused:
+            return False
         level = self.level(pos)
         if level is None:
             return False

@@ -307,8 +307,9 @@ class RestingStopSettings(_Section):
             protective stop level (futures ``stop_market``, spot ``stop_limit``) and move it
             as the stop ratchets; off leaves protection to the engine's tick enforcement.
         min_move_interval_s: at most one cancel/replace per position in this many seconds
-            of the engine clock (tick time in a replay); a ratchet in between is applied
-            when the interval has passed, at the latest level.
+            — of the engine clock on the paper exchange (tick time in a replay), of the wall
+            clock on a live venue; a ratchet in between is applied when the interval has
+            passed, at the latest level.
         spot_limit_offset_pct: a spot stop-loss-limit's limit price lies this far beyond
             its stop price (percent; below for a sell, above for a buy), so a fast market
             still fills it.

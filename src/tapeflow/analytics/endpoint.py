@@ -50,6 +50,7 @@ import pyarrow.flight as flight
 from tapeflow.analytics.errors import ReadOnlyQueryError
 from tapeflow.analytics.query import Query, utc_frame
 from tapeflow.store import SchemaError, SymbolKey, TickStore, UnknownSymbolError
+from tapeflow.store.owner import process_alive
 from tapeflow.store.sandbox import databases, open_sandbox, run_statement
 
 log = logging.getLogger(__name__)
@@ -358,16 +359,6 @@ class EndpointInfo:
         return f"EndpointInfo(host={self.host!r}, port={self.port}, pid={self.pid})"
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def publish_endpoint(path: Path, host: str, port: int, token: str) -> None:
     """Write an endpoint file (``host``, ``port``, this process's id, ``token``) atomically
     with mode 0600, so only the owner can read the token. Read it with
@@ -396,7 +387,7 @@ def read_endpoint(path: Path) -> EndpointInfo | None:
         )
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    return info if _alive(info.pid) else None
+    return info if process_alive(info.pid) else None
 
 
 class FlightRunner:

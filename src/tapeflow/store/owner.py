@@ -84,7 +84,8 @@ def _read_owner(fd: int) -> RootOwner:
         return RootOwner(0, None)
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether a process with id ``pid`` (> 0) exists on this machine (signal 0 probe)."""
     if pid <= 0:
         return False
     try:
@@ -100,7 +101,7 @@ def _lock_exclusive(fd: int) -> None:
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        if not _alive(_read_owner(fd).pid):
+        if not process_alive(_read_owner(fd).pid):
             raise _Probed() from None
         raise
 

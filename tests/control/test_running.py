@@ -9,7 +9,6 @@ import json
 import signal
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from datetime import UTC, datetime
@@ -24,7 +23,15 @@ from tapeflow.execution.risk import STATE_NAME as RISK
 from tapeflow.state.embedded import EmbeddedStore
 from tests.control.conftest import BTC, ETH
 from tests.notify.mail_server import MailServer
-from tests.reconcile.run_process import REPLAY, env_with_keys, run_args, tapeflow, write_config
+from tests.reconcile.run_process import (
+    REPLAY,
+    env_with_keys,
+    run_args,
+    tapeflow,
+    wait_for,
+    wait_ready,
+    write_config,
+)
 from tests.support.paths import REPO_ROOT
 
 pytestmark = pytest.mark.slow
@@ -35,15 +42,6 @@ def cli(config: Path, *args: str, env: dict[str, str]) -> subprocess.CompletedPr
         [sys.executable, "-m", "tapeflow.cli", *args, "--config", str(config)],
         cwd=REPO_ROOT, capture_output=True, text=True, env=env, timeout=120,
     )  # fmt: skip
-
-
-def wait_ready(proc: subprocess.Popen) -> list[str]:
-    lines = []
-    for line in proc.stdout:
-        lines.append(line)
-        if line.strip() == "ready":
-            return lines
-    raise AssertionError("".join(lines)[-4000:])
 
 
 def state_doc(tmp_path: Path, name: str):
@@ -157,15 +155,6 @@ def test_controls_on_a_running_process(tmp_path, venue, books):
     assert out.count("operator close: b1b1b1b1 binance/usdm/BTCUSDT: exit tf-b1b1b1b1-ex") == 1
     assert stored_positions(tmp_path)["e3e3e3e3"].status == "open"
     assert venue.state.positions["ETHUSDT"] == (Decimal("0.100"), books[ETH])
-
-
-def wait_for(predicate, what: str, timeout_s: float = 120.0) -> None:
-    """Poll ``predicate`` until it holds (the running process acts on its own clock)."""
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting for {what}")
-        time.sleep(0.2)
 
 
 def test_risk_reset_on_a_running_process_lifts_the_breaker_once(tmp_path, venue, books):

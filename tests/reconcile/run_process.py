@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from tapeflow.state.embedded import EmbeddedStore
@@ -18,13 +19,20 @@ REPLAY = {
     "BTCUSDT": HFT_DIR / "usdm" / "btcusdt_20240718.gz",
     "ETHUSDT": HFT_DIR / "usdm" / "ethusdt_20240718.gz",
 }
+#: Recorded spot trades replayed through a spot run.
+SPOT_REPLAY = {"BTCUSDT": HFT_DIR / "spot" / "btcusdt_20240809.gz"}
 SG_KEY = "SG.runReconcileKey_0123456789.aBcDeFgHiJkLmNoPqRsTuVwXyZ-_xyz"
 
 
 def write_config(
-    tmp_path: Path, *, mode: str = "live", mail_host: str | None = None, extra: str = ""
+    tmp_path: Path,
+    *,
+    mode: str = "live",
+    mail_host: str | None = None,
+    extra: str = "",
+    market: str = "usdm",
 ) -> Path:
-    """A configuration trading Binance USD-M BTCUSDT and ETHUSDT (``mode``), the store
+    """A configuration trading Binance ``market`` BTCUSDT and ETHUSDT (``mode``), the store
     under ``tmp_path/data``, embedded state in ``tmp_path/state.sqlite3``, e-mail to
     ``mail_host`` when given. The risk layer's tape-driven early exits (dump detection,
     correlation exits) are off: these runs check reconciliation and operator controls on
@@ -43,7 +51,7 @@ def write_config(
     )
     text = (
         f"store: {{root: {tmp_path / 'data'}}}\n"
-        f"execution:\n  mode: {mode}\n  exchange: binance\n  market: usdm\n"
+        f"execution:\n  mode: {mode}\n  exchange: binance\n  market: {market}\n"
         "  retry: {attempts: 2, initial_wait_s: 0.01, max_wait_s: 0.02}\n"
         "  request_timeout_ms: 3000\n"
         "  dump: {enabled: false}\n"
@@ -53,8 +61,8 @@ def write_config(
         f"notify: {json.dumps(notify)}\n"
         "app: {status_interval_s: 1}\n"
         "symbols:\n"
-        "  - {exchange: binance, market: usdm, symbol: BTCUSDT}\n"
-        "  - {exchange: binance, market: usdm, symbol: ETHUSDT}\n"
+        f"  - {{exchange: binance, market: {market}, symbol: BTCUSDT}}\n"
+        f"  - {{exchange: binance, market: {market}, symbol: ETHUSDT}}\n"
     )
     path = tmp_path / "config.yaml"
     path.write_text(text, encoding="utf-8")
@@ -72,8 +80,9 @@ def env_with_keys(state) -> dict[str, str]:
     }
 
 
-def tapeflow(*args: str, env: dict[str, str]) -> subprocess.Popen:
-    """``python -m tapeflow.cli ARGS`` from the repository root, output captured."""
+def tapeflow(*args: str, env: dict[str, str], new_session: bool = False) -> subprocess.Popen:
+    """``python -m tapeflow.cli ARGS`` from the repository root, output captured;
+    ``new_session``: in a process group of its own (for ``os.killpg``)."""
     return subprocess.Popen(
         [sys.executable, "-m", "tapeflow.cli", *args],
         cwd=REPO_ROOT,
@@ -81,14 +90,44 @@ def tapeflow(*args: str, env: dict[str, str]) -> subprocess.Popen:
         stderr=subprocess.STDOUT,
         text=True,
         env=env,
+        start_new_session=new_session,
     )
 
 
-def run_args(config: Path, url: str, *replays: Path, extra: tuple[str, ...] = ()) -> list[str]:
-    """``run --config C --api-url U --replay R... --exchange binance --market usdm``."""
+def wait_ready(proc: subprocess.Popen) -> list[str]:
+    """Read the process's output up to its ``ready`` line; returns the lines read.
+
+    Raises:
+        AssertionError: the output ended first (the process exited), with its tail.
+    """
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        if line.strip() == "ready":
+            return lines
+    raise AssertionError("".join(lines)[-4000:])
+
+
+def wait_for(predicate, what: str, timeout_s: float = 120.0) -> None:
+    """Poll ``predicate`` until it holds (the running process acts on its own clock).
+
+    Raises:
+        AssertionError: ``gave up waiting for <what>`` after ``timeout_s`` seconds.
+    """
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up waiting for {what}")
+        time.sleep(0.2)
+
+
+def run_args(
+    config: Path, url: str, *replays: Path, extra: tuple[str, ...] = (), market: str = "usdm"
+) -> list[str]:
+    """``run --config C --api-url U --replay R... --exchange binance --market M``."""
     replay = [a for p in replays for a in ("--replay", str(p))]
     return ["run", "--config", str(config), "--api-url", url, *replay,
-            "--exchange", "binance", "--market", "usdm", *extra]  # fmt: skip
+            "--exchange", "binance", "--market", market, *extra]  # fmt: skip
 
 
 def stored(tmp_path: Path):

@@ -118,13 +118,14 @@ def register(app: typer.Typer) -> None:
                 summary = asyncio.run(main())
             except ReconciliationIncomplete as exc:  # nothing traded; as reconcile: exit 2
                 raise fail(f"not trading: {exc}", USAGE_ERROR) from None
-        print_summary(console, cfg.store.root, summary)
+        print_summary(console, cfg.store.root, summary, mode=cfg.execution.mode)
 
 
-def print_summary(console: Console, root: Path, summary) -> None:
+def print_summary(console: Console, root: Path, summary, *, mode: str) -> None:
     """The end-of-run report: ticks per symbol, candles, gaps, strategy levels, orders,
-    positions, equity, and per bus subscriber the events handled, failed, timed out,
-    dropped and slow (tables that fit 80 columns, :func:`tapeflow.cli.output.emit`)."""
+    positions, equity (headed by the execution ``mode``, ``paper`` or ``live``), and per
+    bus subscriber the events handled, failed, timed out, dropped and slow (tables that fit
+    80 columns, :func:`tapeflow.cli.output.emit`)."""
     from tapeflow.store import TickStore
 
     replayed = summary.replay.per_symbol if summary.replay else {}
@@ -163,7 +164,7 @@ def print_summary(console: Console, root: Path, summary) -> None:
         no_wrap=("symbol",),
     )
     emit(
-        "execution (paper)",
+        f"execution ({mode})",
         ("venue", "positions", "equity", "risk", "details"),
         (
             (

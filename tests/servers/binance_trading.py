@@ -133,6 +133,8 @@ class TradingState:
     orders: list[ServerOrder] = field(default_factory=list)
     faults: list[Fault] = field(default_factory=list)
     requests: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
+    #: called with every order created or changed (the user-data stream pushes these)
+    listeners: list[Callable[[ServerOrder], None]] = field(default_factory=list)
     recv_window_ms: int = 5000
     clock_ms: Callable[[], int] = field(default=lambda: time.time_ns() // 1_000_000)
     _next_id: int = 1000
@@ -142,6 +144,11 @@ class TradingState:
         this price reaches trigger (and fill, see the module docstring)."""
         self.prices[(market, symbol)] = Decimal(price)
         _match_stops(self, market, symbol)
+
+    def notify(self, o: ServerOrder) -> None:
+        """Tell every listener that ``o`` was created or changed."""
+        for listener in self.listeners:
+            listener(o)
 
     def inject(self, method: str, path: str, kind: str, **kw: Any) -> Fault:
         """Add a :class:`Fault`; returns it (its ``times`` counts down)."""
@@ -387,6 +394,7 @@ def _new_order(
         else:
             _fill_usdm(state, order, fill)
     state.orders.append(order)
+    state.notify(order)
     return order
 
 
@@ -474,6 +482,7 @@ def _match_stops(state: TradingState, market: str, symbol: str) -> None:
         o.update_ms = state.clock_ms()
         if o.algo and o.status == "FILLED":
             o.status, o.actual_order_id = "FINISHED", state.next_id()
+        state.notify(o)
 
 
 def _spot_json(o: ServerOrder, *, full: bool = False) -> dict[str, Any]:
@@ -587,6 +596,7 @@ def _cancel(o: ServerOrder, state: TradingState) -> None:
         raise BinanceError(400, -2011, "Unknown order sent.")
     o.status = "CANCELED"
     o.update_ms = state.clock_ms()
+    state.notify(o)
 
 
 # -- routes ----------------------------------------------------------------------------------

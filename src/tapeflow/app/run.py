@@ -300,6 +300,7 @@ async def run_app(
             engine.attach(bus)
             if not engine.market_clock:
                 engine.start_timer()
+            engine.start_user_stream(api_url)  # live Binance only; fills of resting stops
             await asyncio.to_thread(_record_tick_sizes, store, exchange, cfg, settings)
             venues.append(_Venue(f"{exchange_name}/{market}", engine, exchange))
         strategy = StrategyEngine.from_config(store, cfg, bus=bus)

@@ -610,6 +610,44 @@ class CcxtExchange:
         if rules.contract:
             await self._call(self.client.set_leverage, int(leverage), rules.ccxt_symbol)
 
+    # -- user-data stream ----------------------------------------------------------------
+
+    def _listen_key_calls(self) -> tuple[Callable[..., Awaitable[Any]], ...]:
+        if self.venue.exchange != "binance" or self.venue.market not in ("spot", "usdm"):
+            raise OrderRejected(f"{self.name}: no user-data stream", kind="invalid_order")
+        if self.venue.market == "spot":  # POST/PUT /api/v3/userDataStream (API-key header)
+            return (self.client.publicPostUserDataStream, self.client.publicPutUserDataStream)
+        return (self.client.fapiPrivatePostListenKey, self.client.fapiPrivatePutListenKey)
+
+    async def create_listen_key(self) -> str:
+        """Open a Binance user-data stream: spot ``POST /api/v3/userDataStream``, USD-M
+        ``POST /fapi/v1/listenKey`` (through ccxt's implicit methods, API-key header). The
+        listen key is valid for 60 minutes unless kept alive; it is secret-like (never log
+        it in full).
+
+        Raises:
+            OrderRejected: not a Binance spot/USD-M venue, or the key was refused.
+            TransientExchangeError (after retries), CircuitOpenError.
+        """
+        create, _ = self._listen_key_calls()
+        answer = await self._call(create, {})
+        key = answer.get("listenKey") if isinstance(answer, Mapping) else None
+        if not key:
+            raise OrderRejected(f"{self.name}: no listenKey in the answer", kind="rejected")
+        self._secrets.append(str(key))
+        return str(key)
+
+    async def keep_alive_listen_key(self, listen_key: str) -> None:
+        """Extend ``listen_key`` by 60 minutes (spot ``PUT /api/v3/userDataStream``, USD-M
+        ``PUT /fapi/v1/listenKey``).
+
+        Raises:
+            as :meth:`create_listen_key` (an expired key: OrderRejected, code -1125).
+        """
+        _, keep = self._listen_key_calls()
+        params = {"listenKey": listen_key} if self.venue.market == "spot" else {}
+        await self._call(keep, params)
+
     async def close(self) -> None:
         """Close the HTTP session."""
         await self.client.close()

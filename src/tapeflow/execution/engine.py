@@ -67,6 +67,7 @@ from tapeflow.execution.settings import ExecutionSettings
 from tapeflow.execution.statefile import StateStore
 from tapeflow.execution.stops import TrailingStopBook
 from tapeflow.execution.trade_rate import TradeRate
+from tapeflow.execution.user_stream import WS_BASES, UserStream, ws_base
 from tapeflow.state.models import Order, Position, utcnow
 from tapeflow.state.store import PositionStore
 from tapeflow.store import TickStore
@@ -175,6 +176,7 @@ class ExecutionEngine:
         self._timer: asyncio.Task | None = None
         self.timer_runs = 0  # passes of the timer task (status and tests)
         self._last_stop_poll = float("-inf")
+        self.user_stream: UserStream | None = None
         self._last_stop_save = time.monotonic()
         self._saving = False
         breaker = getattr(exchange, "breaker", None)
@@ -233,8 +235,49 @@ class ExecutionEngine:
                 log.exception("time-driven risk checks failed; retrying in %.1fs", every)
             self.timer_runs += 1
 
+    def start_user_stream(self, api_url: str | None = None) -> UserStream | None:
+        """Live Binance spot/USD-M with resting stops and ``resting_stops.user_stream``:
+        start the user-data stream (:mod:`tapeflow.execution.user_stream`) whose order
+        events book resting-stop fills at once through
+        :meth:`PositionLifecycle.settle_resting_stop`, re-synced by a poll after every
+        (re)connect. Stopped by :meth:`stop`.
+
+        Args:
+            api_url: the local server REST goes to (its host serves the websocket too),
+                when ``resting_stops.user_stream_url`` is not set.
+
+        Returns:
+            The stream, or None where none applies (paper, stops not resting, the
+            setting off, a venue without one).
+        """
+        rs = self.settings.resting_stops
+        venue_has_one = self.settings.exchange == "binance" and self.settings.market in WS_BASES
+        if (
+            self.settings.mode != "live"
+            or self.lifecycle.resting is None
+            or not rs.user_stream
+            or not venue_has_one
+            or not hasattr(self.exchange, "create_listen_key")
+        ):
+            return None
+        if self.user_stream is None:
+            self.user_stream = UserStream(
+                self.exchange,  # type: ignore[arg-type]  # checked above
+                ws_base(self.settings.market, rs.user_stream_url, api_url),
+                self.lifecycle.settle_resting_stop,
+                self.lifecycle.poll_resting_stops,
+                keepalive_interval_s=rs.keepalive_interval_s,
+                retry_initial_s=self.settings.retry.initial_wait_s,
+                retry_max_s=self.settings.retry.max_wait_s,
+            )
+        self.user_stream.start()
+        return self.user_stream
+
     async def stop(self) -> None:
-        """Stop the timer, persist the trailing stops and close the exchange client."""
+        """Stop the timer and the user-data stream, persist the trailing stops and close
+        the exchange client."""
+        if self.user_stream is not None:
+            await self.user_stream.stop()
         if self._timer is not None:
             self._timer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -396,9 +439,13 @@ class ExecutionEngine:
         return order
 
     async def _poll_resting_stops(self) -> None:
-        """Live venues: look up the resting stops every ``poll_interval_s`` (wall clock)."""
+        """Live venues: look up the resting stops every ``poll_interval_s`` (wall clock),
+        or every ``stream_poll_interval_s`` while the user-data stream is connected."""
         now_m = time.monotonic()
-        if now_m - self._last_stop_poll >= self.settings.resting_stops.poll_interval_s:
+        rs = self.settings.resting_stops
+        streamed = self.user_stream is not None and self.user_stream.connected
+        every = rs.stream_poll_interval_s if streamed else rs.poll_interval_s
+        if now_m - self._last_stop_poll >= every:
             self._last_stop_poll = now_m
             await self.lifecycle.poll_resting_stops()
 

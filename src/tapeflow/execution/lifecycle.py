@@ -543,7 +543,8 @@ class PositionLifecycle:
     async def poll_resting_stops(self) -> list[Order]:
         """Look up every live resting stop by its client order id and apply the answer (a
         fill closes its position): how a fill is learned while no user-data stream
-        delivers it. A failed lookup is logged and retried at the next poll.
+        delivers it, and the re-sync after the stream (re)connects. A failed lookup is
+        logged and retried at the next poll.
 
         Returns:
             The stop orders that changed.
@@ -552,22 +553,47 @@ class PositionLifecycle:
             return []
         changed = []
         for pid, order in self.resting.items():
-            lock = self._lock(pid)
-            if lock.locked():
-                continue  # a move or close is underway; it settles the stop itself
-            async with lock:
-                if self.resting.live(pid) is not order:
-                    continue
-                try:
-                    after = await self.orders.resolve(order)
-                except ExecutionError as exc:
-                    log.warning("resting stop %s: lookup failed: %s", order.client_order_id, exc)
-                    continue
-                if after.status != order.status or after.filled != order.filled:
-                    changed.append(after)
-                    self.resting.update(pid, after)
-                    await self._after(after)
+            after = await self._poll_stop(pid, order)
+            if after is not None:
+                changed.append(after)
         return changed
+
+    async def settle_resting_stop(self, client_order_id: str) -> Order | None:
+        """The user-data stream reported that the order ``client_order_id`` changed: if it
+        is a live resting stop, look it up and apply the answer exactly as
+        :meth:`poll_resting_stops` does (one booking path; a stop already settled — a
+        second event for the same fill — is no longer live, so nothing is booked).
+
+        Returns:
+            The stop order as changed, or None (not a live resting stop, unchanged, or the
+            lookup failed: the next poll retries).
+        """
+        if self.resting is None:
+            return None
+        for pid, order in self.resting.items():
+            if order.client_order_id == client_order_id:
+                return await self._poll_stop(pid, order)
+        return None
+
+    async def _poll_stop(self, pid: str, order: Order) -> Order | None:
+        """Look up ``pid``'s live stop ``order`` by client order id (under the position's
+        lock; skipped while a move or close holds it) and book what changed."""
+        lock = self._lock(pid)
+        if lock.locked() or self.resting is None:
+            return None  # a move or close is underway; it settles the stop itself
+        async with lock:
+            if self.resting.live(pid) is not order:
+                return None
+            try:
+                after = await self.orders.resolve(order)
+            except ExecutionError as exc:
+                log.warning("resting stop %s: lookup failed: %s", order.client_order_id, exc)
+                return None
+            if after.status == order.status and after.filled == order.filled:
+                return None
+            self.resting.update(pid, after)
+            await self._after(after)
+            return after
 
     async def sync_resting_stops(self, key: SymbolKey) -> int:
         """Move the resting stops of ``key``'s open positions to their current protective

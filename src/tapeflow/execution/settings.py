@@ -316,12 +316,28 @@ class RestingStopSettings(_Section):
         poll_interval_s: live venues: how often (wall seconds) the live stop orders are
             looked up by client order id to learn a fill while the user-data stream is
             down or not running; 0 = on every trade.
+        user_stream: live Binance spot/USD-M: learn fills from the user-data stream
+            (:mod:`tapeflow.execution.user_stream`; seed 001 §7.2) — an order event of a
+            resting stop is looked up and booked at once; ignored on the paper exchange
+            and on venues without one.
+        stream_poll_interval_s: while the user-data stream is connected, the poll runs
+            this rarely instead (wall seconds; a safety net, the stream is the fast path).
+        keepalive_interval_s: how often the listen key is kept alive (Binance: a key
+            lives 60 minutes; it recommends a keepalive every 30).
+        user_stream_url: the stream's websocket base (``<base>/ws/<listenKey>``); None =
+            Binance's (spot ``wss://stream.binance.com:9443``, USD-M
+            ``wss://fstream.binance.com``), or the ``--api-url`` host with ``ws://`` when
+            the REST calls go to a local server.
     """
 
     enabled: bool = True
     min_move_interval_s: float = Field(1.0, ge=0)
     spot_limit_offset_pct: Decimal = Field(Decimal("0.5"), gt=0, lt=50)
     poll_interval_s: float = Field(5.0, ge=0)
+    user_stream: bool = True
+    stream_poll_interval_s: float = Field(60.0, ge=0)
+    keepalive_interval_s: float = Field(1800.0, gt=0, le=3000)
+    user_stream_url: str | None = Field(None, pattern=r"^wss?://[^/\s]+(/[^\s]*)?$")
 
 
 class ExecutionSettings(_Section):

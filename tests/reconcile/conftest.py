@@ -19,6 +19,7 @@ from tests.notify.mail_server import MailServer
 from tests.reconcile.threaded import ServerThread
 from tests.servers.binance_rest import make_app, running_server
 from tests.servers.binance_trading import TradingState, add_trading_routes
+from tests.servers.binance_user_stream import add_user_stream
 from tests.state.conftest import (  # noqa: F401  (fixtures: both stores, the real emulator)
     firestore_emulator,
     firestore_env,
@@ -70,12 +71,14 @@ class Venue:
 
 
 def trading_app() -> tuple[web.Application, TradingState]:
-    """The local Binance app (spot and USD-M, BTCUSDT and ETHUSDT) priced at real trades."""
+    """The local Binance app (spot and USD-M, BTCUSDT and ETHUSDT) priced at real trades,
+    with the user-data stream (a live ``tapeflow run`` connects to it)."""
     state = TradingState()
     for market, symbol in RECORDINGS:
         state.set_price(market, symbol, first_price(market, symbol))
     app = make_app(symbols={"spot": ["BTCUSDT", "ETHUSDT"], "usdm": ["BTCUSDT", "ETHUSDT"]})
     add_trading_routes(app, state)
+    add_user_stream(app, state)
     return app, state
 
 

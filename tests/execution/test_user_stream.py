@@ -212,3 +212,29 @@ async def test_paper_engines_and_a_disabled_setting_run_no_stream(venue, store):
 )
 def test_order_event_reads_the_client_order_id_and_status(raw, event):
     assert order_event(raw) == event
+
+
+async def test_polling_slows_while_the_stream_is_up_and_resumes_when_it_is_down(venue, store):
+    st = venue.state
+    base = settings("usdm")
+    fast = base.model_copy(
+        update={"resting_stops": base.resting_stops.model_copy(update={"poll_interval_s": 0})}
+    )
+    engine = ExecutionEngine(fast, venue.adapter("usdm"), store)
+    await engine.start()
+    stream = engine.start_user_stream(venue.url)
+    try:
+        await until(lambda: stream.connected, "stream connected")
+        tick = real_ticks("usdm", "BTCUSDT", "20240808")[0]
+        sig = signal(USDM, "long", tick.price, tick.price - 300)
+        assert (await engine.on_signal(sig)).accepted
+        lookups = st.count("GET", "/fapi/v1/algoOrder")
+        for _ in range(3):
+            await engine.on_tick(tick)
+        assert st.count("GET", "/fapi/v1/algoOrder") == lookups + 1  # one poll, then 1 h
+        await stream.stop()  # the stream is down: every trade polls (poll_interval_s 0)
+        for _ in range(3):
+            await engine.on_tick(tick)
+        assert st.count("GET", "/fapi/v1/algoOrder") == lookups + 4
+    finally:
+        await engine.stop()

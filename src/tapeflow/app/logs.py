@@ -24,7 +24,8 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure_logging(fmt: str = "plain", level: str = "INFO") -> None:
-    """Send tapeflow's logs to stderr in ``fmt`` (``plain`` or ``json``) at ``level``."""
+    """Send tapeflow's logs to stderr in ``fmt`` (``plain`` or ``json``) at ``level``; ccxt's
+    logger never below INFO (its DEBUG records carry API-key headers)."""
     handler = logging.StreamHandler(sys.stderr)
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
@@ -33,3 +34,6 @@ def configure_logging(fmt: str = "plain", level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # ccxt's DEBUG records carry each request's headers and body (the X-MBX-APIKEY header, a
+    # listen key): never below INFO, whatever the process level, so secrets stay out of logs.
+    logging.getLogger("ccxt").setLevel(max(logging.INFO, root.level))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import signal
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -172,7 +172,7 @@ def print_summary(console: Console, root: Path, summary, *, mode: str) -> None:
                 str(v.get("positions", 0)),
                 "" if v.get("equity") is None else plain_number(v["equity"]),
                 str(v.get("risk_level", "")),
-                str({k: x for k, x in v.items() if k not in ("positions", "equity", "risk_level")}),
+                _venue_details(v),
             )
             for venue, v in summary.venues.items()
         ),
@@ -201,3 +201,20 @@ def print_summary(console: Console, root: Path, summary, *, mode: str) -> None:
         f"ticks through the pipeline: {summary.ticks_published:,}; "
         f"{summary.seconds:.1f}s"
     )
+
+
+def _venue_details(status: dict[str, Any]) -> str:
+    """The engine status counters beside positions, equity and risk, as ``name value`` pairs
+    (``stops 2, trades today 1, health 84.5, refusals risk: 3``); empty and false ones left out."""
+    parts = []
+    for key, value in status.items():
+        if key in ("positions", "equity", "risk_level") or value in (None, False, {}, ""):
+            continue
+        name = key.replace("_", " ")
+        if value is True:
+            parts.append(name)
+        elif isinstance(value, dict):
+            parts.extend(f"{name} {k}: {x}" for k, x in value.items())
+        else:
+            parts.append(f"{name} {value}")
+    return ", ".join(parts)

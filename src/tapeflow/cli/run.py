@@ -208,7 +208,8 @@ def _venue_details(status: dict[str, Any]) -> str:
     (``stops 2, trades today 1, health 84.5, refusals risk: 3``); empty and false ones left out."""
     parts = []
     for key, value in status.items():
-        if key in ("positions", "equity", "risk_level") or value in (None, False, {}, ""):
+        empty = value is None or value is False or value in ({}, "")
+        if empty or key in ("positions", "equity", "risk_level"):
             continue
         name = key.replace("_", " ")
         if value is True:

@@ -22,7 +22,7 @@ Run on demand: ``.venv/bin/python tests/benchmarks/bench_execution.py``.
    and its fill closes the position). Baseline, the same run: resting stops off, the
    engine's own enforcement closes the position with a market exit filled at that trade.
 
-Goals (issue #6): chain p99 ≤ 5 ms; a tick's cost independent of the total count;
+Goals: chain p99 ≤ 5 ms; a tick's cost independent of the total count;
 ≤ 20 µs per position updated.
 """
 

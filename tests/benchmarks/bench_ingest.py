@@ -26,7 +26,7 @@ Measured in the same run:
   batching) and of the other threads (``TickStore.append`` and DuckDB), per tick.
 
 Each ingest run checks that every symbol stored exactly the ids sent (no loss, no doubles).
-Goal (issue #4): >= 50,000 ticks/s sustained, p99 <= 1.5 s, no loss.
+Goal: >= 50,000 ticks/s sustained, p99 <= 1.5 s, no loss.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """Thresholds of the hierarchical strategy (regime → zone → cascade → bounce) and its
-confluence score. Defaults are those of GitHub issue #5; every rule is documented in
-``docs/strategy.md`` and in :mod:`tapeflow.strategy.levels`.
+confluence score. Defaults are tapeflow's own thresholds (the confluence score's are seed
+001 §5.6); every rule is documented in ``docs/strategy.md`` and in
+:mod:`tapeflow.strategy.levels`.
 """
 
 from __future__ import annotations

@@ -71,7 +71,7 @@ def regime_level(
 ) -> LevelResult:
     """Level 1: the longest timeframe's regime.
 
-    Rule (issue #5): *ranging* if any of ``adx < min_adx`` (trend too weak), ``atr_pct <
+    Rule: *ranging* if any of ``adx < min_adx`` (trend too weak), ``atr_pct <
     min_atr_pct`` (too quiet), ``hurst < min_hurst`` (not persistent), ``mean_reversion >
     max_mean_reversion`` (reverts to its mean too readily). Otherwise *uptrend* (LONG) if
     ``ema_fast > ema_mid > ema_slow`` and ``close > ema_fast``; *downtrend* (SHORT) if

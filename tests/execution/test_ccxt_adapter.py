@@ -31,7 +31,7 @@ from tapeflow.execution.settings import BreakerSettings, RetrySettings
 from tapeflow.store.symbols import SymbolKey
 from tests.execution.support import real_ticks
 from tests.servers.binance_rest import STATS_KEY, make_app, running_server
-from tests.servers.binance_trading import TradingState, add_trading_routes
+from tests.servers.binance_trading import USDM_FEE, TradingState, add_trading_routes
 
 SPOT = SymbolKey("binance", "spot", "BTCUSDT")
 USDM = SymbolKey("binance", "usdm", "BTCUSDT")
@@ -187,7 +187,11 @@ async def test_spot_every_order_type_fetch_cancel_and_balance(spot, venue):
 
     got = await spot.fetch_order(SPOT, CID, order_type="market")
     assert (got.status, got.filled, got.average_price) == ("filled", Decimal("0.01"), price)
-    assert got.fee is None  # the order query carries no commission
+    # the order query carries no commission: it comes from the order's trades, the
+    # buyer's 0.1 % in BTC valued at the fill price
+    assert (got.fee, got.fee_asset) == (Decimal("0.01") * Decimal("0.001") * price, "USDT")
+    [trades] = [q for m, path, q in st.requests if path == "/api/v3/myTrades"]
+    assert (trades["symbol"], trades["orderId"]) == ("BTCUSDT", got.exchange_order_id)
     assert await spot.fetch_order(SPOT, "tf-ffffffffffffffffffff-en") is None
     opened = {o.client_order_id for o in await spot.fetch_open_orders(SPOT)}
     assert opened == {limit.client_order_id, stop.client_order_id, stop_lim.client_order_id}
@@ -387,6 +391,47 @@ async def test_5xx_is_retried_with_backoff(spot, venue):
     assert spot.breaker.state == "closed"
 
 
+async def test_fees_missing_from_order_answers_come_from_the_orders_trades(usdm, venue):
+    """USD-M order and algo-order answers carry no commission: the adapter fetches the
+    order's trades (``GET /fapi/v1/userTrades``, a 503 there retried) and books exactly what
+    the exchange charged; a conditional order's trades are its actual order's."""
+    st = venue.state
+    price = st.prices[("usdm", "BTCUSDT")]
+    st.inject("GET", "/fapi/v1/userTrades", "status", status=503)
+    entry = await usdm.place_order(req(USDM, CID, "buy", "0.010"))
+    [charged] = st.orders_with(CID)
+    assert (entry.fee, entry.fee_asset) == (Decimal("0.010") * price * USDM_FEE, "USDT")
+    assert entry.fee == charged.commission and st.count("GET", "/fapi/v1/userTrades") == 1
+    stop_cid = "tf-0123456789abcdef0123-sl"
+    stop_px = price - 100
+    await usdm.place_order(
+        req(USDM, stop_cid, "sell", "0.010", "stop_market", stop_price=stop_px, reduce_only=True)
+    )
+    st.set_price("usdm", "BTCUSDT", stop_px - Decimal("5.5"))  # through the stop: it fills
+    [algo] = st.orders_with(stop_cid)
+    filled = await usdm.fetch_order(USDM, stop_cid, order_type="stop_market")
+    assert (filled.status, filled.average_price) == ("filled", stop_px - Decimal("5.5"))
+    assert filled.fee == algo.commission == Decimal("0.010") * (stop_px - Decimal("5.5")) * USDM_FEE
+    asked = [q["orderId"] for m, path, q in st.requests if path == "/fapi/v1/userTrades"]
+    assert asked == [str(charged.order_id), str(algo.actual_order_id)]
+    # a fill whose answer carries its fees (spot's create answer) needs no trades lookup
+    assert st.count("GET", "/api/v3/myTrades") == 0
+
+
+async def test_an_order_placed_while_its_trades_fail_is_booked_without_the_fee(venue, caplog):
+    st = venue.state
+    st.inject("GET", "/fapi/v1/userTrades", "status", status=503, times=50)
+    ex = venue.adapter("usdm")
+    try:
+        await ex.load_markets()
+        entry = await ex.place_order(req(USDM, CID, "buy", "0.010"))
+    finally:
+        await ex.close()
+    assert (entry.status, entry.fee) == ("filled", None)  # left as recorded, not lost
+    assert len(st.orders_with(CID)) == 1
+    assert f"fees of order {CID} unknown" in caplog.text
+
+
 async def test_429_honours_retry_after(spot, venue):
     venue.state.inject("GET", "/api/v3/account", "status", status=429, retry_after=1)
     started = time.monotonic()
@@ -552,7 +597,11 @@ async def test_engine_trades_live_through_the_adapter(venue, store):
         closed = store.get_position(sig.signal_id)
         assert closed.status == "closed" and closed.exit_price == t.price
         assert closed.close_reason.startswith("trailing stop")
-        assert closed.realized_pnl == (t.price - p) * pos.quantity  # USD-M answers carry no fee
+        # USD-M order answers carry no commission: both fees come from the orders' trades,
+        # 0.04 % of each notional
+        fees = pos.quantity * (p + t.price) * Decimal("0.0004")
+        assert closed.fees == fees
+        assert closed.realized_pnl == (t.price - p) * pos.quantity - fees
         assert len(st.orders_with(f"tf-{sig.signal_id}-en")) == 1
         assert len(st.orders_with(f"tf-{sig.signal_id}-ex")) == 1
         assert await ex.fetch_positions() == []

@@ -11,6 +11,7 @@ from tapeflow.execution.resting import resting_level, spot_limit
 from tapeflow.execution.settings import ExecutionSettings, RestingStopSettings, RiskSettings
 from tests.execution.support import real_ticks, signal
 from tests.execution.test_ccxt_adapter import SPOT, USDM, venue  # noqa: F401 (fixture)
+from tests.servers.binance_trading import COMMISSION_STEP, SPOT_FEE, USDM_FEE
 
 
 def live_settings(market: str) -> ExecutionSettings:
@@ -61,6 +62,14 @@ async def test_usdm_stop_rests_on_the_exchange_moves_per_ratchet_and_its_fill_is
         assert (await engine.on_signal(sig)).accepted
         pid = sig.signal_id
         pos = engine.book.get(pid)
+        # the market entry's answer carries no commission: it comes from the order's
+        # trades, exactly what the exchange charged (0.04 % of the notional, in USDT)
+        [entry] = [o for o in st.orders if o.type == "MARKET"]
+        entry_fee = pos.quantity * p * USDM_FEE
+        assert entry.commission == entry_fee and pos.fees == entry_fee
+        assert [q["orderId"] for m, path, q in st.requests if path == "/fapi/v1/userTrades"] == [
+            str(entry.order_id)
+        ]
         [held] = [o for o in st.orders if o.algo]  # the exchange holds the stop
         level = resting_level(ex.market(USDM), "long", engine.stops.get(pid).stop_price)
         assert (held.client_order_id, held.type, held.side) == (
@@ -87,7 +96,13 @@ async def test_usdm_stop_rests_on_the_exchange_moves_per_ratchet_and_its_fill_is
         closed = store.get_position(pid)
         assert closed.status == "closed" and closed.exit_price == through
         assert closed.close_reason == f"resting stop {levels[-1]} filled at {through}"
-        assert closed.realized_pnl == (through - p) * pos.quantity  # no fee in the answers
+        # the algo order's answer carries no commission either: its fill's trades do
+        exit_fee = pos.quantity * through * USDM_FEE
+        assert last.commission == exit_fee and closed.fees == entry_fee + exit_fee
+        assert closed.realized_pnl == (through - p) * pos.quantity - entry_fee - exit_fee
+        assert ("GET", "/fapi/v1/userTrades", str(last.actual_order_id)) in [
+            (m, path, q.get("orderId")) for m, path, q in st.requests
+        ]
         assert engine.book.get(pid) is None and engine.stops.get(pid) is None
         assert st.orders_with(f"tf-{pid}-ex") == []  # the stop's fill was the one exit
         assert await engine.lifecycle.poll_resting_stops() == []  # booked once
@@ -130,6 +145,15 @@ async def test_spot_stop_loss_limit_rests_and_its_fill_closes_the_position(
         await engine.lifecycle.poll_resting_stops()
         closed = store.get_position(pid)
         assert closed.exit_price == through and closed.close_reason.startswith("resting stop")
+        # the entry's fee: its answer's fills, in BTC (the buyer's asset) at the entry price;
+        # the stop's fee: not in the order query's answer, so from the order's trades
+        [entry] = [o for o in st.orders if o.type == "MARKET"]
+        entry_fee = entry.quantity * SPOT_FEE * p
+        exit_fee = (last.quantity * through * SPOT_FEE).quantize(COMMISSION_STEP)
+        assert (entry.commission, entry.commission_asset) == (entry.quantity * SPOT_FEE, "BTC")
+        assert (last.commission, last.commission_asset) == (exit_fee, "USDT")
+        assert closed.fees == entry_fee + exit_fee
+        assert closed.realized_pnl == (through - p) * last.quantity - entry_fee - exit_fee
         assert st.orders_with(f"tf-{pid}-ex") == []
         assert [o.status for o in st.orders if o.type == "STOP_LOSS_LIMIT"] == ["CANCELED"] * (
             len(levels) - 1

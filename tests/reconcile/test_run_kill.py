@@ -25,6 +25,7 @@ from tests.reconcile.run_process import (
     wait_ready,
     write_config,
 )
+from tests.servers.binance_trading import COMMISSION_STEP, SPOT_FEE, USDM_FEE
 
 pytestmark = pytest.mark.slow
 
@@ -139,8 +140,13 @@ def test_killed_run_leaves_the_position_protected_and_the_restart_books_the_stop
     assert (pos.status, pos.exit_price) == ("closed", through)
     assert pos.close_reason == f"resting stop {stop} filled at {through}"
     assert pos.exit_client_order_id == f"tf-{PID}-sl"
-    # P&L by hand from the stop's fill: (exit - entry) x quantity, less the fees booked
-    assert pos.realized_pnl == (through - entry) * QTY - pos.fees
+    # the stop's commission, from its trades (the order lookup carries none): USD-M 0.04 %,
+    # spot 0.1 % of the notional in USDT, charged to 8 decimals
+    rate = USDM_FEE if market == "usdm" else SPOT_FEE
+    fee = (through * QTY * rate).quantize(COMMISSION_STEP)
+    assert pos.fees == held.commission == fee and fee > 0
+    # P&L by hand from the stop's fill: (exit - entry) x quantity, less its fee
+    assert pos.realized_pnl == (through - entry) * QTY - fee
     assert pos.realized_pnl < 0 and pos.quantity == QTY
     assert {o.client_order_id: o.status for o in orders} == {f"tf-{PID}-sl": "filled"}
     # exactly one exit: no close order, no second stop sent to the exchange

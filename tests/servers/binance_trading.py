@@ -28,6 +28,10 @@ and "SIGNED endpoint security"):
   works as a limit order from that price on; a USD-M conditional (algo) order that fills
   ends ``FINISHED`` with its ``actualOrderId``, ``executedQty`` and ``avgPrice``; one that
   cannot fill (a reduce-only stop with no position left) ends ``EXPIRED``;
+* account trades (each fill the server makes is one trade, with the commission it
+  charged): spot ``GET /api/v3/myTrades``, USD-M ``GET /fapi/v1/userTrades`` (by
+  ``symbol``, optionally ``orderId`` — a conditional order's trades carry its
+  ``actualOrderId``);
 * account: spot ``/api/v3/account``; USD-M ``/fapi/v2|v3/account``, ``/fapi/v2|v3/balance``,
   ``/fapi/v2|v3/positionRisk``, ``/fapi/v1/leverageBracket``, ``POST /fapi/v1/leverage``.
 
@@ -57,6 +61,8 @@ from tests.servers.binance_rest import BinanceError, split_symbol, symbol_filter
 CLIENT_ID_RULE = re.compile(r"^[.A-Z:/a-z0-9_-]{1,36}$")
 SPOT_FEE = Decimal("0.001")
 USDM_FEE = Decimal("0.0004")
+#: Binance charges and reports commissions to 8 decimals.
+COMMISSION_STEP = Decimal("1e-8")
 TRADING_KEY = web.AppKey("trading_state", object)
 
 
@@ -106,6 +112,7 @@ class ServerOrder:
     update_ms: int = 0
     triggered: bool = False
     actual_order_id: int | None = None
+    realized_pnl: Decimal = Decimal(0)
 
 
 @dataclass
@@ -412,7 +419,7 @@ def _fill_spot(state: TradingState, o: ServerOrder, price: Decimal) -> None:
     else:
         if bal.get(base, Decimal(0)) < o.quantity:
             raise BinanceError(400, -2010, "Account has insufficient balance for requested action.")
-        fee = notional * SPOT_FEE
+        fee = (notional * SPOT_FEE).quantize(COMMISSION_STEP)  # charged to 8 decimals
         bal[base] -= o.quantity
         bal[quote] = bal.get(quote, Decimal(0)) + notional - fee
         o.commission, o.commission_asset = fee, quote
@@ -453,7 +460,7 @@ def _fill_usdm(state: TradingState, o: ServerOrder, price: Decimal) -> None:
         state.positions[o.symbol] = (held, entry)
     state.wallet += realized - fee
     o.executed, o.cum_quote, o.status = abs(delta), abs(delta) * price, "FILLED"
-    o.commission, o.commission_asset = fee, "USDT"
+    o.commission, o.commission_asset, o.realized_pnl = fee, "USDT", realized
 
 
 def _match_stops(state: TradingState, market: str, symbol: str) -> None:
@@ -599,6 +606,64 @@ def _cancel(o: ServerOrder, state: TradingState) -> None:
     state.notify(o)
 
 
+def _trades(state: TradingState, market: str, params: dict[str, str]) -> list[ServerOrder]:
+    """The filled orders of ``params['symbol']`` (one trade each), optionally of one
+    ``orderId`` (a conditional order's trade has its ``actualOrderId``)."""
+    symbol = _symbol(state, market, params)
+    oid = params.get("orderId")
+    return [
+        o
+        for o in state.orders
+        if o.market == market
+        and o.symbol == symbol
+        and o.executed
+        and (oid is None or str(_trade_order_id(o)) == oid)
+    ]
+
+
+def _trade_order_id(o: ServerOrder) -> int:
+    return o.actual_order_id if o.algo and o.actual_order_id else o.order_id
+
+
+def _spot_trade_json(o: ServerOrder) -> dict[str, Any]:
+    """A spot ``GET /api/v3/myTrades`` entry."""
+    return {
+        "symbol": o.symbol,
+        "id": o.order_id,
+        "orderId": o.order_id,
+        "orderListId": -1,
+        "price": f"{o.cum_quote / o.executed:.8f}",
+        "qty": f"{o.executed:.8f}",
+        "quoteQty": f"{o.cum_quote:.8f}",
+        "commission": f"{o.commission:.8f}",
+        "commissionAsset": o.commission_asset,
+        "time": o.update_ms,
+        "isBuyer": o.side == "BUY",
+        "isMaker": False,
+        "isBestMatch": True,
+    }
+
+
+def _usdm_trade_json(o: ServerOrder) -> dict[str, Any]:
+    """A USD-M ``GET /fapi/v1/userTrades`` entry."""
+    return {
+        "buyer": o.side == "BUY",
+        "commission": f"{o.commission:.8f}",
+        "commissionAsset": o.commission_asset,
+        "id": o.order_id,
+        "maker": False,
+        "orderId": _trade_order_id(o),
+        "price": str(o.cum_quote / o.executed),
+        "qty": str(o.executed),
+        "quoteQty": str(o.cum_quote),
+        "realizedPnl": f"{o.realized_pnl:.8f}",
+        "side": o.side,
+        "positionSide": "BOTH",
+        "symbol": o.symbol,
+        "time": o.update_ms,
+    }
+
+
 # -- routes ----------------------------------------------------------------------------------
 
 
@@ -651,6 +716,10 @@ def _spot_routes(state: TradingState) -> list[web.RouteDef]:
         web.delete("/api/v3/order", _signed(state, cancel)),
         web.get("/api/v3/openOrders", _signed(state, open_orders)),
         web.get("/api/v3/account", _signed(state, account)),
+        web.get(
+            "/api/v3/myTrades",
+            _signed(state, lambda s, p: [_spot_trade_json(o) for o in _trades(s, "spot", p)]),
+        ),
     ]
 
 
@@ -869,6 +938,10 @@ def _usdm_routes(state: TradingState) -> list[web.RouteDef]:
         web.get("/fapi/v3/positionRisk", _signed(state, position_risk)),
         web.get("/fapi/v1/leverageBracket", _signed(state, brackets)),
         web.post("/fapi/v1/leverage", _signed(state, set_leverage)),
+        web.get(
+            "/fapi/v1/userTrades",
+            _signed(state, lambda s, p: [_usdm_trade_json(o) for o in _trades(s, "usdm", p)]),
+        ),
     ]
 
 

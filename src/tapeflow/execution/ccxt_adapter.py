@@ -18,6 +18,10 @@ it loads is a constructor choice (:data:`VENUES`), not special code. Per adapter
   authentication errors never are;
 * **circuit breaker**: consecutive failures of the kind above open it
   (:mod:`tapeflow.execution.breaker`);
+* **fees**: a filled (or partly filled) order whose answer carries no commission (Binance
+  order queries, USD-M order and algo-order answers) gets it from the account's trades of
+  that order (ccxt ``fetch_my_trades`` with ``orderId``: spot ``GET /api/v3/myTrades``,
+  USD-M ``GET /fapi/v1/userTrades``), fetched once per answer;
 * **no duplicate orders**: an order carries its deterministic client order id; if a send
   may have reached the exchange (timeout, 5xx, ...), the next attempt first asks for that
   client order id (Binance ``origClientOrderId``) and adopts the order it finds;
@@ -28,6 +32,7 @@ it loads is a constructor choice (:data:`VENUES`), not special code. Per adapter
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import re
@@ -448,7 +453,7 @@ class CcxtExchange:
         symbol, ccxt_type, amount, price, params = self._order_args(request, rules)
         maybe_sent = False
 
-        async def attempt() -> OrderUpdate:
+        async def attempt() -> tuple[Mapping[str, Any], OrderUpdate]:
             nonlocal maybe_sent
             if maybe_sent:
                 found = await self._lookup(request.key, request.client_order_id, request.order_type)
@@ -471,7 +476,7 @@ class CcxtExchange:
                 dict(params),
                 admitted=True,
             )
-            return self._to_update(
+            return raw, self._to_update(
                 raw, request.key, rules, request.order_type, request.client_order_id
             )
 
@@ -479,7 +484,17 @@ class CcxtExchange:
         try:
             async for retry_state in self._retrying():
                 with retry_state:
-                    return await attempt()
+                    raw, update = await attempt()
+            try:
+                return await self._with_trade_fees(raw, update, rules)
+            except (ExchangeRequestError, CircuitOpenError) as exc:
+                log.warning(
+                    "%s: fees of order %s unknown (%s); left as recorded",
+                    self.name,
+                    update.client_order_id,
+                    exc,
+                )
+                return update
         except DuplicateClientOrderId as exc:
             found = await self.fetch_order(
                 request.key, request.client_order_id, order_type=request.order_type
@@ -498,8 +513,9 @@ class CcxtExchange:
 
     async def _lookup(
         self, key: SymbolKey, cid: str, order_type: OrderType | None
-    ) -> OrderUpdate | None:
-        """One lookup by client order id (no retries; transient errors propagate)."""
+    ) -> tuple[Mapping[str, Any], OrderUpdate] | None:
+        """One lookup by client order id (no retries; transient errors propagate): the
+        ccxt order and its update (fees as the answer gives them)."""
         rules = self.market(key)
         kinds = (
             [self._conditional(rules, order_type)]
@@ -514,7 +530,7 @@ class CcxtExchange:
                 raw = await self._once(self.client.fetch_order, "", rules.ccxt_symbol, params)
             except OrderNotFound:
                 continue
-            return self._to_update(raw, key, rules, order_type, cid)
+            return raw, self._to_update(raw, key, rules, order_type, cid)
         return None
 
     async def fetch_order(
@@ -528,8 +544,10 @@ class CcxtExchange:
         """
         async for attempt in self._retrying():
             with attempt:
-                return await self._lookup(key, client_order_id, order_type)
-        raise AssertionError("unreachable")  # pragma: no cover
+                found = await self._lookup(key, client_order_id, order_type)
+        if found is None:
+            return None
+        return await self._with_trade_fees(*found, self.market(key))
 
     async def cancel_order(
         self, key: SymbolKey, client_order_id: str, *, order_type: OrderType | None = None
@@ -544,7 +562,9 @@ class CcxtExchange:
         if self._conditional(rules, order_type):
             params["trigger"] = True
         raw = await self._call(self.client.cancel_order, "", rules.ccxt_symbol, params)
-        update = self._to_update(raw, key, rules, order_type, client_order_id)
+        update = await self._with_trade_fees(
+            raw, self._to_update(raw, key, rules, order_type, client_order_id), rules
+        )
         if update.status not in ("canceled", "filled"):
             # Binance's algo cancel answers only {"code": "200", "msg": "success"}
             return await self.fetch_order(key, client_order_id, order_type=order_type) or update
@@ -563,7 +583,9 @@ class CcxtExchange:
         for raw in raws:
             okey = self._key_of(raw.get("symbol"))
             if okey is not None:
-                out.append(self._to_update(raw, okey, self._rules[okey], None))
+                rules = self._rules[okey]
+                update = self._to_update(raw, okey, rules, None)
+                out.append(await self._with_trade_fees(raw, update, rules))
         return out
 
     # -- account -------------------------------------------------------------------------
@@ -705,6 +727,34 @@ class CcxtExchange:
             triggered=trigger is not None and (filled > 0 or raw.get("status") == "closed"),
             ts=datetime.fromtimestamp(int(ts_ms) / 1000, UTC) if ts_ms else datetime.now(UTC),
         )
+
+    async def _with_trade_fees(
+        self, raw: Mapping[str, Any], update: OrderUpdate, rules: MarketRules
+    ) -> OrderUpdate:
+        """``update`` with its fee from the account's trades of the order when it has
+        filled something and the answer carried no fees (Binance order queries, USD-M order
+        and algo-order answers): one ``fetch_my_trades(symbol, orderId=…)`` call (spot
+        ``GET /api/v3/myTrades``, USD-M ``GET /fapi/v1/userTrades``; a conditional order's
+        trades are those of its ``actualOrderId``), with retries, through the breaker.
+        Commissions are summed by :meth:`_fee_in_quote` at the order's average price.
+
+        Raises:
+            TransientExchangeError (after retries), CircuitOpenError, OrderRejected.
+        """
+        if update.filled <= 0 or update.fee is not None:
+            return update
+        info = raw.get("info") or {}
+        order_id = info.get("actualOrderId") or raw.get("id")
+        if not order_id:
+            return update
+        trades = await self._call(
+            self.client.fetch_my_trades, rules.ccxt_symbol, None, None, {"orderId": order_id}
+        )
+        fees = [fee for t in trades for fee in (t.get("fees") or [t.get("fee")]) if fee]
+        fee, fee_asset = self._fee_in_quote({"fees": fees}, rules, update.average_price)
+        if fee is None:
+            return update
+        return dataclasses.replace(update, fee=fee, fee_asset=fee_asset)
 
     @staticmethod
     def _fee_in_quote(

@@ -65,9 +65,10 @@ class OrderUpdate:
             ``canceled`` or ``rejected`` (:data:`tapeflow.state.models.OrderStatus`).
         filled: cumulative filled quantity.
         average_price: volume-weighted fill price, None before the first fill.
-        fee: cumulative fee converted to the quote asset; None when the exchange's answer
-            does not say (Binance order queries and USD-M order responses carry no
-            commission; it is then left as recorded).
+        fee: cumulative fee converted to the quote asset; None when it is not known (the
+            ccxt adapter fills it in from the order's trades when the order answer
+            carries no commission; None if that lookup failed — it is then left as
+            recorded).
         triggered: a stop order whose trigger price has been reached.
     """
 

@@ -156,7 +156,10 @@ async def test_a_dropped_stream_reconnects_and_resyncs_a_fill_missed_meanwhile(v
         assert st.count("POST", "/fapi/v1/listenKey") == 2
         closed = store.get_position(pid)
         assert closed.exit_price == through
-        assert closed.realized_pnl == (through - closed.entry_price) * closed.quantity
+        # both fees from the orders' trades (USD-M answers carry none): 0.04 % per notional
+        fees = closed.quantity * (closed.entry_price + through) * Decimal("0.0004")
+        assert closed.fees == fees == sum(o.commission for o in st.orders if o.executed)
+        assert closed.realized_pnl == (through - closed.entry_price) * closed.quantity - fees
         assert st.orders_with(f"tf-{pid}-ex") == []
         assert await engine.lifecycle.poll_resting_stops() == []  # booked once
     finally:

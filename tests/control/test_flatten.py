@@ -45,8 +45,10 @@ def test_flatten_on_exit_leaves_nothing_open(tmp_path, venue, books):
     )
     assert exits == [("tf-b1b1b1b1-ex", "SELL", "FILLED"), ("tf-e3e3e3e3-ex", "SELL", "FILLED")]
     # the resting stops (placed at startup) were lifted by the closes, not left behind
+    # (a ratchet move under way when flattening starts may have replaced one first: -sl1)
     stops = {(o.client_order_id, o.status) for o in st.orders if o.algo}
-    assert stops == {("tf-b1b1b1b1-sl", "CANCELED"), ("tf-e3e3e3e3-sl", "CANCELED")}
+    assert {("tf-b1b1b1b1-sl", "CANCELED"), ("tf-e3e3e3e3-sl", "CANCELED")} <= stops
+    assert {status for _, status in stops} == {"CANCELED"}
     # the books: every position closed, no open order
     with EmbeddedStore(tmp_path / "state.sqlite3") as store:
         positions, orders = store.list_positions(), store.list_orders()
@@ -54,10 +56,11 @@ def test_flatten_on_exit_leaves_nothing_open(tmp_path, venue, books):
         ("b1b1b1b1", "closed", "flatten on exit"),
         ("e3e3e3e3", "closed", "flatten on exit"),
     }
-    assert {o.client_order_id: o.status for o in orders} == {
+    booked = {o.client_order_id: o.status for o in orders}
+    assert {k: v for k, v in booked.items() if "-sl" not in k} == {
         "manual-eth-2": "canceled",
         "tf-b1b1b1b1-ex": "filled",
         "tf-e3e3e3e3-ex": "filled",
-        "tf-b1b1b1b1-sl": "canceled",  # the resting stops, lifted by the closes
-        "tf-e3e3e3e3-sl": "canceled",
     }
+    # the resting stops, lifted by the closes
+    assert {k: v for k, v in booked.items() if "-sl" in k} == {cid: "canceled" for cid, _ in stops}

@@ -46,7 +46,9 @@ from tapeflow.execution.engine import ExecutionEngine  # noqa: E402
 from tapeflow.execution.exchange import OrderRequest  # noqa: E402
 from tapeflow.execution.paper import PaperExchange  # noqa: E402
 from tapeflow.execution.settings import (  # noqa: E402
+    DrawdownLevels,
     ExecutionSettings,
+    PortfolioHealthSettings,
     RestingStopSettings,
     RiskSettings,
 )
@@ -99,6 +101,10 @@ async def chain_latency(store_dir: Path) -> dict[str, float]:
     markets = {k: replace(rules, key=k) for k in syms}
     settings = ExecutionSettings(
         max_concurrent=10_000,
+        max_trades_per_day=None,  # every signal enters: latency is measured, not the cap,
+        # nor the drawdown that 1000 round trips' fees and slippage add up to
+        drawdown=DrawdownLevels(alert=90, warning=95, critical=98, circuit_breaker=99),
+        health=PortfolioHealthSettings(enabled=False),
         risk_check_interval_s=3600,
         stop_persist_interval_s=3600,
         risk=RiskSettings(leverage=Decimal(5), max_position_pct=Decimal(5)),
@@ -244,6 +250,10 @@ async def trigger_to_closed(store_dir: Path, *, resting: bool) -> dict[str, floa
     rules = market_rules("usdm", "BTCUSDT")
     settings = ExecutionSettings(
         max_concurrent=10_000,
+        max_trades_per_day=None,  # every signal enters: latency is measured, not the cap,
+        # nor the drawdown that 1000 round trips' fees and slippage add up to
+        drawdown=DrawdownLevels(alert=90, warning=95, critical=98, circuit_breaker=99),
+        health=PortfolioHealthSettings(enabled=False),
         risk_check_interval_s=3600,
         stop_persist_interval_s=3600,
         risk=RiskSettings(

@@ -57,7 +57,7 @@ from tapeflow.app.replay import ReplayStats, ReplayWriter, plan_replay, replay
 from tapeflow.bus import EventBus, SystemErrorEvent
 from tapeflow.config.app import AppConfig
 from tapeflow.sources import ImportOptions
-from tapeflow.store import TickStore
+from tapeflow.store import SymbolKey, TickStore
 from tapeflow.store.owner import claim_root
 
 log = logging.getLogger(__name__)
@@ -83,6 +83,7 @@ class _Venue:
     name: str
     engine: Any
     exchange: Any
+    symbols: list[SymbolKey]
 
 
 class ReconciliationIncomplete(RuntimeError):
@@ -302,7 +303,7 @@ async def run_app(
                 engine.start_timer()
             engine.start_user_stream(api_url)  # live Binance only; fills of resting stops
             await asyncio.to_thread(_record_tick_sizes, store, exchange, cfg, settings)
-            venues.append(_Venue(f"{exchange_name}/{market}", engine, exchange))
+            venues.append(_Venue(f"{exchange_name}/{market}", engine, exchange, venue_symbols))
         strategy = StrategyEngine.from_config(store, cfg, bus=bus)
         await asyncio.to_thread(strategy.warm_up)
         strategy.subscribe(bus)
@@ -347,7 +348,7 @@ async def run_app(
         summary.ticks_published = published["n"]
         if flatten_on_exit or cfg.execution.flatten.enabled:
             for v in venues:
-                report = await flatten(v.engine, cfg.execution.flatten)
+                report = await flatten(v.engine, cfg.execution.flatten, symbols=v.symbols)
                 summary.flatten.append(report.text())
         await bus.stop(drain_timeout_s=120)
         summary.candles_closed = clock.closed

@@ -94,21 +94,28 @@ class Probe:
         paper.place_order = place_order  # type: ignore[method-assign]
 
 
+def bench_settings(risk: RiskSettings, **more) -> ExecutionSettings:
+    """Execution settings for latency runs: every signal enters (no daily trade cap, no
+    drawdown level or health band that 1000 round trips' fees and slippage would reach),
+    periodic risk checks and stop persistence out of the way."""
+    return ExecutionSettings(
+        max_concurrent=10_000,
+        max_trades_per_day=None,
+        drawdown=DrawdownLevels(alert=90, warning=95, critical=98, circuit_breaker=99),
+        health=PortfolioHealthSettings(enabled=False),
+        risk_check_interval_s=3600,
+        stop_persist_interval_s=3600,
+        risk=risk,
+        **more,
+    )
+
+
 async def chain_latency(store_dir: Path) -> dict[str, float]:
     tape = prices()
     syms = keys(SYMBOLS)
     rules = market_rules("usdm", "BTCUSDT")
     markets = {k: replace(rules, key=k) for k in syms}
-    settings = ExecutionSettings(
-        max_concurrent=10_000,
-        max_trades_per_day=None,  # every signal enters: latency is measured, not the cap,
-        # nor the drawdown that 1000 round trips' fees and slippage add up to
-        drawdown=DrawdownLevels(alert=90, warning=95, critical=98, circuit_breaker=99),
-        health=PortfolioHealthSettings(enabled=False),
-        risk_check_interval_s=3600,
-        stop_persist_interval_s=3600,
-        risk=RiskSettings(leverage=Decimal(5), max_position_pct=Decimal(5)),
-    )
+    settings = bench_settings(RiskSettings(leverage=Decimal(5), max_position_pct=Decimal(5)))
     store = EmbeddedStore(store_dir / "state.db")
     paper = PaperExchange(
         "binance/usdm",
@@ -248,15 +255,8 @@ async def trigger_to_closed(store_dir: Path, *, resting: bool) -> dict[str, floa
     tape = prices()
     syms = keys(SYMBOLS)
     rules = market_rules("usdm", "BTCUSDT")
-    settings = ExecutionSettings(
-        max_concurrent=10_000,
-        max_trades_per_day=None,  # every signal enters: latency is measured, not the cap,
-        # nor the drawdown that 1000 round trips' fees and slippage add up to
-        drawdown=DrawdownLevels(alert=90, warning=95, critical=98, circuit_breaker=99),
-        health=PortfolioHealthSettings(enabled=False),
-        risk_check_interval_s=3600,
-        stop_persist_interval_s=3600,
-        risk=RiskSettings(
+    settings = bench_settings(
+        RiskSettings(
             leverage=Decimal(5), max_position_pct=Decimal(5), trailing_distance_pct=Decimal(1)
         ),
         resting_stops=RestingStopSettings(enabled=resting),

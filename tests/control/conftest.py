@@ -9,8 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.execution.support import real_ticks
-from tests.reconcile.conftest import threaded_venue  # noqa: F401  (fixture)
+from tests.reconcile.conftest import (  # noqa: F401  (fixtures)
+    first_prices,
+    priced_venue,
+    threaded_venue,
+)
 from tests.reconcile.records import position
 from tests.reconcile.run_process import local
 
@@ -21,22 +24,14 @@ BTC, ETH = "binance/usdm/BTCUSDT", "binance/usdm/ETHUSDT"
 LONGS = (("b1b1b1b1", BTC, "0.010"), ("e3e3e3e3", ETH, "0.100"))
 
 
-@pytest.fixture(scope="session")
-def first_prices() -> dict[str, Decimal]:
-    """The first trade price of each replayed recording."""
-    return {s: real_ticks("usdm", s, "20240718")[0].price for s in ("BTCUSDT", "ETHUSDT")}
+@pytest.fixture
+def venue(priced_venue):  # noqa: F811
+    """The local exchange priced at the replay's first trades (tests/reconcile/conftest.py)."""
+    return priced_venue
 
 
 @pytest.fixture
-def venue(threaded_venue, first_prices):  # noqa: F811
-    """The local exchange, market orders filling at the replay's first prices."""
-    for symbol, price in first_prices.items():
-        threaded_venue.state.set_price("usdm", symbol, price)
-    return threaded_venue
-
-
-@pytest.fixture
-def books(tmp_path: Path, venue, first_prices) -> dict[str, Decimal]:
+def books(tmp_path: Path, venue, first_prices) -> dict[str, Decimal]:  # noqa: F811
     """Two open longs, held both locally and on the exchange; returns their entries."""
     entries = {}
     for pid, symbol, qty in LONGS:

@@ -101,6 +101,21 @@ def threaded_venue() -> Iterator[Venue]:
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def first_prices() -> dict[str, Decimal]:
+    """The first trade price of each USD-M recording the subprocess runs replay (2024-07-18),
+    by bare symbol (``BTCUSDT``, ``ETHUSDT``)."""
+    return {s: real_ticks("usdm", s, "20240718")[0].price for s in ("BTCUSDT", "ETHUSDT")}
+
+
+@pytest.fixture
+def priced_venue(threaded_venue: Venue, first_prices: dict[str, Decimal]) -> Venue:
+    """The threaded local exchange, its market orders filling at the replay's first prices."""
+    for symbol, price in first_prices.items():
+        threaded_venue.state.set_price("usdm", symbol, price)
+    return threaded_venue
+
+
 @pytest.fixture
 async def usdm(venue: Venue) -> AsyncIterator[CcxtExchange]:
     """A started USD-M adapter (markets loaded)."""

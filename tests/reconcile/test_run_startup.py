@@ -11,7 +11,6 @@ from decimal import Decimal
 import pytest
 
 from tapeflow.state.models import Order
-from tests.execution.support import real_ticks
 from tests.notify.mail_server import MailServer
 from tests.reconcile.records import position
 from tests.reconcile.run_process import (
@@ -30,18 +29,10 @@ pytestmark = pytest.mark.slow
 BTC, ETH = "binance/usdm/BTCUSDT", "binance/usdm/ETHUSDT"
 
 
-@pytest.fixture(scope="module")
-def first_prices() -> dict[str, Decimal]:
-    """The first trade price of each replayed recording."""
-    return {s: real_ticks("usdm", s, "20240718")[0].price for s in ("BTCUSDT", "ETHUSDT")}
-
-
 @pytest.fixture
-def venue(threaded_venue, first_prices):
-    """The local exchange, its market orders filling at the replay's first prices."""
-    for symbol, price in first_prices.items():
-        threaded_venue.state.set_price("usdm", symbol, price)
-    return threaded_venue
+def venue(priced_venue):
+    """The local exchange priced at the replay's first trades (tests/reconcile/conftest.py)."""
+    return priced_venue
 
 
 def reconciliation_mails(mail_server: MailServer) -> list[dict]:

@@ -34,13 +34,15 @@ from decimal import Decimal
 
 import polars as pl
 
+from tapeflow.model.errors import TapeflowError
+
 PRICE_COLUMNS = ("open", "high", "low", "close")
 REQUIRED_COLUMNS = ("open_time", *PRICE_COLUMNS)
 #: Exact price dtype used when the candles carry Float64 prices.
 DEFAULT_PRICE_DTYPE = pl.Decimal(38, 8)
 
 
-class CandleFrameError(ValueError):
+class CandleFrameError(TapeflowError, ValueError):
     """The candle frame does not satisfy the closed-candle contract."""
 
 

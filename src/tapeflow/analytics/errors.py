@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from tapeflow.model.errors import TapeflowError
 from tapeflow.store import UnknownSymbolError
 from tapeflow.store.sandbox import ReadOnlyQueryError
 
@@ -15,11 +16,11 @@ __all__ = [
 ]
 
 
-class UnknownTimeframeError(ValueError):
+class UnknownTimeframeError(TapeflowError, ValueError):
     """A timeframe or period name that is not supported."""
 
 
-class InvalidRangeError(ValueError):
+class InvalidRangeError(TapeflowError, ValueError):
     """A time range that is inverted, or a bound that is not a time."""
 
 
@@ -27,9 +28,9 @@ class SymbolNotFoundError(UnknownSymbolError):
     """No symbol database under the root matches (a ``KeyError``)."""
 
 
-class AmbiguousSymbolError(ValueError):
+class AmbiguousSymbolError(TapeflowError, ValueError):
     """A bare symbol (``"BTCUSDT"``) exists in several markets; qualify it."""
 
 
-class BucketError(ValueError):
+class BucketError(TapeflowError, ValueError):
     """No usable profile bucket: none given, no tick size known, or not positive."""

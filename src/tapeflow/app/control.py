@@ -36,6 +36,7 @@ from aiohttp import web
 from tapeflow.analytics.endpoint import EndpointInfo, publish_endpoint, read_endpoint
 from tapeflow.execution.controls import ControlResult, OperatorControls, UnknownSymbol
 from tapeflow.execution.errors import ExecutionError
+from tapeflow.model.errors import TapeflowError
 
 log = logging.getLogger(__name__)
 
@@ -136,7 +137,7 @@ def find_control(root: str | Path) -> EndpointInfo | None:
     return read_endpoint(Path(root) / CONTROL_FILE)
 
 
-class ControlRefused(RuntimeError):
+class ControlRefused(TapeflowError, RuntimeError):
     """The endpoint refused the request (``status``: 401 token, 404 symbol, 502 exchange)."""
 
     def __init__(self, status: int, message: str) -> None:

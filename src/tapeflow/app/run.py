@@ -56,6 +56,7 @@ from tapeflow.app.markets import open_exchange
 from tapeflow.app.replay import ReplayStats, ReplayWriter, plan_replay, replay
 from tapeflow.bus import EventBus, SystemErrorEvent
 from tapeflow.config.app import AppConfig
+from tapeflow.model.errors import TapeflowError
 from tapeflow.sources import ImportOptions
 from tapeflow.store import SymbolKey, TickStore
 from tapeflow.store.owner import claim_root
@@ -86,7 +87,7 @@ class _Venue:
     symbols: list[SymbolKey]
 
 
-class ReconciliationIncomplete(RuntimeError):
+class ReconciliationIncomplete(TapeflowError, RuntimeError):
     """Startup reconciliation could not compare everything: trading is refused."""
 
 

@@ -23,6 +23,7 @@ import typer
 from tapeflow.cli.console import console
 from tapeflow.cli.errors import fail
 from tapeflow.cli.options import ConfigRootOption, load_app_config
+from tapeflow.model.errors import TapeflowError
 
 if TYPE_CHECKING:
     from tapeflow.config import AppConfig
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
 CONSISTENT, RESOLVED, INCOMPLETE = 0, 1, 2
 
 
-class StateUnavailable(Exception):
+class StateUnavailable(TapeflowError):
     """The configured position store cannot be opened."""
 
 

@@ -16,6 +16,8 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from tapeflow.model.errors import TapeflowError
+
 
 @dataclass(frozen=True, slots=True)
 class Problem:
@@ -28,7 +30,7 @@ class Problem:
         return f"{self.path}: {self.rule}" if self.path else self.rule
 
 
-class ConfigError(ValueError):
+class ConfigError(TapeflowError, ValueError):
     """The configuration cannot be used; ``problems`` lists every invalid key.
 
     The message starts with the source (file) and gives one ``path: rule`` line per problem.

@@ -15,6 +15,8 @@ from __future__ import annotations
 import hashlib
 import re
 
+from tapeflow.model.errors import TapeflowError
+
 #: Order purpose -> the two-letter code in the id.
 PURPOSE_CODES: dict[str, str] = {"entry": "en", "exit": "ex", "stop": "sl", "other": "ot"}
 
@@ -25,7 +27,7 @@ _SIGNAL_ID = re.compile(r"^[0-9a-f]{8,20}$")
 PREFIX = "tf"
 
 
-class InvalidClientOrderIdError(ValueError):
+class InvalidClientOrderIdError(TapeflowError, ValueError):
     """A signal id, purpose or attempt that cannot form a valid client order id."""
 
 

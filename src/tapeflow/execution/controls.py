@@ -23,6 +23,7 @@ from decimal import Decimal
 from typing import Any
 
 from tapeflow.execution.engine import ExecutionEngine
+from tapeflow.model.errors import TapeflowError
 from tapeflow.state.models import utcnow
 from tapeflow.store.symbols import SymbolKey
 
@@ -30,7 +31,7 @@ from tapeflow.store.symbols import SymbolKey
 OPERATOR_CLOSE = "operator close"
 
 
-class UnknownSymbol(ValueError):
+class UnknownSymbol(TapeflowError, ValueError):
     """A symbol no engine of this process trades, or a bare symbol on several venues."""
 
 

@@ -21,8 +21,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from tapeflow.model.errors import TapeflowError
 
-class ExecutionError(Exception):
+
+class ExecutionError(TapeflowError):
     """Base of execution errors; ``str(err)`` is safe to log."""
 
 

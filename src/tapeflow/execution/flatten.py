@@ -30,6 +30,7 @@ from tenacity import AsyncRetrying, RetryError, retry_if_exception_type, stop_af
 from tapeflow.execution.engine import ExecutionEngine
 from tapeflow.execution.errors import ExecutionError
 from tapeflow.execution.settings import FlattenSettings
+from tapeflow.model.errors import TapeflowError
 from tapeflow.store.symbols import SymbolKey
 
 log = logging.getLogger(__name__)
@@ -39,7 +40,7 @@ FLATTEN_REASON = "flatten on exit"
 _POLL_S = 0.2
 
 
-class NotFlat(RuntimeError):
+class NotFlat(TapeflowError, RuntimeError):
     """An attempt ended with positions or open orders left."""
 
 

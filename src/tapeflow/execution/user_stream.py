@@ -31,6 +31,7 @@ import msgspec
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential
 
 from tapeflow.execution.errors import ExecutionError
+from tapeflow.model.errors import TapeflowError
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,7 @@ class ListenKeys(Protocol):
     async def keep_alive_listen_key(self, listen_key: str) -> None: ...
 
 
-class StreamClosed(Exception):
+class StreamClosed(TapeflowError):
     """The websocket ended (closed by the server, dropped, or an error frame)."""
 
 

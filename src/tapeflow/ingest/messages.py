@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import msgspec
 
+from tapeflow.model.errors import TapeflowError
 from tapeflow.store.symbols import SymbolKey
 
 
@@ -52,7 +53,7 @@ _TRADE = msgspec.json.Decoder(TradePayload)
 _TRADE_FRAME = msgspec.json.Decoder(_TradeFrame)
 
 
-class MalformedFrame(ValueError):
+class MalformedFrame(TapeflowError, ValueError):
     """A frame that cannot be turned into a trade; ``reason`` says why, ``symbol`` is the
     native symbol it names (if any could be read)."""
 
@@ -117,7 +118,7 @@ def decode_trade_frame(frame: str | bytes) -> tuple[str, TradePayload]:
     return stream, trade
 
 
-class NotATradeFrame(Exception):
+class NotATradeFrame(TapeflowError):
     """A well-formed frame of another stream than ``@trade`` (e.g. ``@depth``)."""
 
     def __init__(self, stream: str) -> None:

@@ -33,6 +33,8 @@ from tenacity import (
     wait_exponential,
 )
 
+from tapeflow.model.errors import TapeflowError
+
 log = logging.getLogger(__name__)
 
 
@@ -73,7 +75,7 @@ class RangeFetch:
     caught_up: bool
 
 
-class RestUnavailable(Exception):
+class RestUnavailable(TapeflowError):
     """Trade history could not be fetched (no API key, refused request, network down after
     the retries). The message is safe to log and store (no secrets)."""
 

@@ -31,6 +31,7 @@ from pydantic import (
     model_validator,
 )
 
+from tapeflow.model.errors import TapeflowError
 from tapeflow.store.symbols import InvalidSymbolError, SymbolKey
 
 #: Feeds ingest can run: (exchange, market). Bybit is not supported yet (see the README).
@@ -217,7 +218,7 @@ class IngestFileConfig(_Model):
         return self
 
 
-class IngestConfigError(ValueError):
+class IngestConfigError(TapeflowError, ValueError):
     """The ingest configuration file is missing, unreadable or invalid; the message names
     each offending key and the rule it breaks."""
 

@@ -32,6 +32,7 @@ from tenacity import (
 )
 
 from tapeflow.ingest.messages import LiveTick, QuarantinedFrame
+from tapeflow.model.errors import TapeflowError
 from tapeflow.store import (
     AppendResult,
     IdSpaceMismatchError,
@@ -53,7 +54,7 @@ CommitListener = Callable[[SymbolKey, Sequence[int], int], None]
 RefusedListener = Callable[[SymbolKey, int, int], None]
 
 
-class WriterFailed(RuntimeError):
+class WriterFailed(TapeflowError, RuntimeError):
     """The store kept failing for longer than the retry budget."""
 
 

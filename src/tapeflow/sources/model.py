@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from tapeflow.model.errors import TapeflowError
 from tapeflow.store.symbols import SymbolKey
 
 #: Upper bound of rows per batch handed to the store.
@@ -28,7 +29,7 @@ DEFAULT_BATCH_ROWS = 1_000_000
 ID_SPACES = ("trade", "agg_trade")
 
 
-class SourceError(ValueError):
+class SourceError(TapeflowError, ValueError):
     """A file cannot be imported; the message names the file and the reason."""
 
 

@@ -27,6 +27,7 @@ from typing import IO
 
 import pyarrow as pa
 
+from tapeflow.model.errors import TapeflowError
 from tapeflow.sources.epoch import TS_TYPE, epoch_to_us
 from tapeflow.sources.identity import binance_ws_market, resolve_key
 from tapeflow.sources.model import ImportOptions, SourceBatch, source_error
@@ -55,7 +56,7 @@ def _open(path: Path) -> tuple[IO[str], IO[bytes]]:
     return io.TextIOWrapper(raw, encoding="utf-8"), raw
 
 
-class _Rejected(ValueError):
+class _Rejected(TapeflowError, ValueError):
     pass
 
 

@@ -42,6 +42,7 @@ from google.auth.credentials import AnonymousCredentials, Credentials
 from google.auth.exceptions import DefaultCredentialsError
 from google.cloud.firestore import FieldFilter, transactional
 
+from tapeflow.model.errors import TapeflowError
 from tapeflow.state.codec import check_id, decode_state, encode_state, record_to_fields
 from tapeflow.state.models import (
     ORDER_STATUSES,
@@ -62,7 +63,7 @@ EMULATOR_PROJECT = "demo-tapeflow"
 _STRIPES = 64
 
 
-class StateConfigError(RuntimeError):
+class StateConfigError(TapeflowError, RuntimeError):
     """The Firestore store cannot be set up (credentials, project, root path)."""
 
 

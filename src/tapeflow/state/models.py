@@ -19,6 +19,7 @@ from typing import Annotated, Any, Literal, get_args
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
+from tapeflow.model.errors import TapeflowError
 from tapeflow.state.codec import check_id
 
 PositionStatus = Literal["pending", "open", "closing", "closed"]
@@ -158,12 +159,12 @@ class Order(BaseModel):
     revision: int = Field(default=0, ge=0)
 
 
-class InvalidTransitionError(ValueError):
+class InvalidTransitionError(TapeflowError, ValueError):
     """A status change that :data:`POSITION_TRANSITIONS` / :data:`ORDER_TRANSITIONS` does
     not allow, or a status other than the one the caller expected (a lost race)."""
 
 
-class RecordExistsError(ValueError):
+class RecordExistsError(TapeflowError, ValueError):
     """``create_position`` / ``create_order`` found a record with that id already stored."""
 
 

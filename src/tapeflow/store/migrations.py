@@ -23,10 +23,12 @@ from pathlib import Path
 
 import duckdb
 
+from tapeflow.model.errors import TapeflowError
+
 _MIGRATION_NAME = re.compile(r"^(\d{3})_([a-z0-9_]+)\.sql$")
 
 
-class SchemaError(RuntimeError):
+class SchemaError(TapeflowError, RuntimeError):
     """A database's schema cannot be used as it is (too old to read, or newer than this code)."""
 
 

@@ -21,14 +21,16 @@ from pathlib import Path
 
 from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_fixed
 
+from tapeflow.model.errors import TapeflowError
+
 LOCK_FILE = Path(".tapeflow") / "run.lock"
 
 
-class StoreBusyError(RuntimeError):
+class StoreBusyError(TapeflowError, RuntimeError):
     """Another ``tapeflow run`` holds the store root."""
 
 
-class _Probed(BlockingIOError):
+class _Probed(TapeflowError, BlockingIOError):
     """The lock is taken but its recorded owner is not alive: a reader probing it
     (:func:`root_owner`) or a run that has not written its pid yet; it is free again at
     once."""

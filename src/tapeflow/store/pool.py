@@ -33,17 +33,18 @@ from pathlib import Path
 
 import duckdb
 
+from tapeflow.model.errors import TapeflowError
 from tapeflow.store.symbols import SymbolKey
 
 #: The hub's own (in-memory) database: what every lease sees after its file.
 HUB_DATABASE = "memory"
 
 
-class PoolExhaustedError(RuntimeError):
+class PoolExhaustedError(TapeflowError, RuntimeError):
     """Every pooled database is in use and none freed up in time."""
 
 
-class UnknownSymbolError(KeyError):
+class UnknownSymbolError(TapeflowError, KeyError):
     """No database exists for this symbol under the store root."""
 
     def __str__(self) -> str:  # KeyError quotes its argument; keep the message readable

@@ -33,6 +33,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from tapeflow.model.errors import TapeflowError
 from tapeflow.store.catalog import define_analytics
 from tapeflow.store.migrations import check_readable
 from tapeflow.store.pool import HUB_DATABASE
@@ -47,7 +48,7 @@ SANDBOX_CONFIG: dict[str, Any] = {
 }
 
 
-class ReadOnlyQueryError(ValueError):
+class ReadOnlyQueryError(TapeflowError, ValueError):
     """A query that is not one read-only statement, or that tried to write, change a
     setting or reach a file: refused, nothing changed."""
 

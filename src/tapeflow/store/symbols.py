@@ -12,6 +12,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from tapeflow.model.errors import TapeflowError
+
 #: Exchanges and the markets tapeflow knows for each. ``market`` names follow the
 #: exchanges' own product lines: Binance spot, USD-M (linear) and COIN-M (inverse) futures;
 #: Bybit spot, linear and inverse contracts.
@@ -29,7 +31,7 @@ SYMBOL_PATTERN = re.compile(r"^[A-Z0-9]{2,30}(?:_[A-Z0-9]{1,9})?$")
 DB_FILENAME = "trading.duckdb"
 
 
-class InvalidSymbolError(ValueError):
+class InvalidSymbolError(TapeflowError, ValueError):
     """Raised when an exchange, market or symbol string is not acceptable."""
 
 

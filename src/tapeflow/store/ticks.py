@@ -30,6 +30,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from tapeflow.model.errors import TapeflowError
+
 #: What producers hand to the store. ``price``/``quantity`` are exact decimal strings (or
 #: ``decimal128``); ``side`` is the aggressor (taker) side ``"buy"``/``"sell"``; ``raw`` is
 #: the original record, kept only if the row is quarantined. Optional columns may be
@@ -54,7 +56,7 @@ PRICE_TYPE = "DECIMAL(18,8)"
 QUANTITY_TYPE = "DECIMAL(28,8)"
 
 
-class TickSchemaError(ValueError):
+class TickSchemaError(TapeflowError, ValueError):
     """A batch handed to the store lacks required columns or has unusable column types."""
 
 

@@ -11,6 +11,7 @@ from typing import Any, Literal
 import duckdb
 import pyarrow as pa
 
+from tapeflow.model.errors import TapeflowError
 from tapeflow.store.catalog import define_analytics
 from tapeflow.store.migrations import check_readable, migrate
 from tapeflow.store.pool import ConnectionPool, PoolStats
@@ -39,7 +40,7 @@ GAPS_SQL = "SELECT first_missing_id, last_missing_id FROM gaps ORDER BY 1"
 GapStatus = Literal["detected", "filled", "unfillable"]
 
 
-class IdSpaceMismatchError(ValueError):
+class IdSpaceMismatchError(TapeflowError, ValueError):
     """Ticks of one id space (raw trade ids vs aggregate ids) sent to a symbol whose stored
     ticks use the other: their ids are not comparable, so they must not be mixed."""
 

@@ -12,8 +12,9 @@ import argparse
 import datetime as dt
 import sys
 
+from tapeflow.model.symbols import SymbolKey
 from tapeflow.sources.download import BASE_URL, download_and_import
-from tapeflow.store import SymbolKey, TickStore
+from tapeflow.store import TickStore
 
 
 def main(argv: list[str] | None = None) -> int:

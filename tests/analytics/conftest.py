@@ -22,7 +22,8 @@ import pytest
 
 import tapeflow
 from tapeflow.analytics.candles import refresh_candles
-from tapeflow.store import SymbolKey, TickStore
+from tapeflow.model.symbols import SymbolKey
+from tapeflow.store import TickStore
 from tests.analytics.rawdata import (
     Trade,
     aggtrade_json_trades,

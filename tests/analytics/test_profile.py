@@ -22,7 +22,8 @@ from tapeflow.analytics.profile import (
     value_area,
 )
 from tapeflow.analytics.timeframes import timeframe_delta
-from tapeflow.store import SymbolKey, TickStore
+from tapeflow.model.symbols import SymbolKey
+from tapeflow.store import TickStore
 from tests.analytics.conftest import SPOT_BTC, SPOT_XRP, TRADES, USDM_BTC
 from tests.analytics.rawdata import Trade, counted, trades_table
 

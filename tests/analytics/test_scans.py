@@ -17,7 +17,8 @@ from tapeflow.analytics.candles import TapeHint, read_candles, refresh_candles
 from tapeflow.analytics.orderflow import flow_window_query
 from tapeflow.analytics.query import Query
 from tapeflow.analytics.times import MAX_TS, MIN_TS
-from tapeflow.store import SymbolKey, TickStore
+from tapeflow.model.symbols import SymbolKey
+from tapeflow.store import TickStore
 from tests.analytics.rawdata import capture_table, replicate
 from tests.support.paths import HFT_DIR
 

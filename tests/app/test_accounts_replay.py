@@ -14,8 +14,9 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
+from tapeflow.model.symbols import SymbolKey
 from tapeflow.state.embedded import EmbeddedStore
-from tapeflow.store import SymbolKey, TickStore
+from tapeflow.store import TickStore
 from tapeflow.strategy.decision_log import read_decisions
 from tests.support.paths import FREQTRADE_PARQUET, REPO_ROOT
 

@@ -7,8 +7,11 @@ from decimal import Decimal
 import pytest
 
 from tapeflow.app.candle_clock import CandleClock
-from tapeflow.bus import CandleClosed, EventBus, TradeTick, TradeTickReceived
-from tapeflow.store import SymbolKey, TickStore
+from tapeflow.bus import EventBus
+from tapeflow.model.events import CandleClosed, TradeTickReceived
+from tapeflow.model.symbols import SymbolKey
+from tapeflow.model.ticks import TradeTick
+from tapeflow.store import TickStore
 from tests.store.conftest import read_capture_trades, trades_to_table
 from tests.support.paths import HFT_DIR
 

@@ -17,7 +17,8 @@ from tapeflow.analytics.endpoint import (
 )
 from tapeflow.analytics.errors import ReadOnlyQueryError
 from tapeflow.analytics.query import Query
-from tapeflow.store import SymbolKey, UnknownSymbolError
+from tapeflow.model.symbols import SymbolKey
+from tapeflow.store import UnknownSymbolError
 from tests.support.paths import HFT_DIR, REPO_ROOT
 
 KEY = SymbolKey("binance", "usdm", "BTCUSDT")

@@ -16,7 +16,7 @@ import tapeflow
 from tapeflow.analytics.endpoint import FlightRunner, find_endpoint
 from tapeflow.analytics.query import Query
 from tapeflow.cli import app
-from tapeflow.store import SymbolKey
+from tapeflow.model.symbols import SymbolKey
 from tests.app.test_run_e2e import tapeflow_run, write_config
 from tests.store.test_sandbox import CHECK, fingerprint
 from tests.support.hostile import hostile

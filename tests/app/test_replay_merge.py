@@ -1,8 +1,8 @@
 """The replay merges files as streams: time order across files, one batch per file held."""
 
 from tapeflow.app.replay import merge_by_time
+from tapeflow.model.symbols import SymbolKey
 from tapeflow.sources.model import SourceBatch
-from tapeflow.store import SymbolKey
 from tests.store.conftest import read_capture_trades, trades_to_table
 from tests.support.paths import HFT_DIR
 

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 import tapeflow
-from tapeflow.store import SymbolKey, TickStore
+from tapeflow.model.symbols import SymbolKey
+from tapeflow.store import TickStore
 from tests.app.sources_truth import capture_ids, ids_by_symbol, one_minute_candles
 from tests.support.paths import HFT_DIR, MARKET_DIR, REPO_ROOT
 

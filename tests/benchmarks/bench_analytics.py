@@ -38,7 +38,8 @@ if str(ROOT) not in sys.path:
 
 from tapeflow.analytics.api import Analytics  # noqa: E402
 from tapeflow.analytics.candles import refresh_candles  # noqa: E402
-from tapeflow.store import SymbolKey, TickStore  # noqa: E402
+from tapeflow.model.symbols import SymbolKey  # noqa: E402
+from tapeflow.store import TickStore  # noqa: E402
 from tests.analytics.rawdata import capture_table, replicate  # noqa: E402
 from tests.support.paths import HFT_DIR  # noqa: E402
 

@@ -41,7 +41,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT), str(ROOT / "src")]
 
-from tapeflow.bus import TradeTick  # noqa: E402
 from tapeflow.execution.engine import ExecutionEngine  # noqa: E402
 from tapeflow.execution.exchange import OrderRequest  # noqa: E402
 from tapeflow.execution.paper import PaperExchange  # noqa: E402
@@ -53,9 +52,10 @@ from tapeflow.execution.settings import (  # noqa: E402
     RiskSettings,
 )
 from tapeflow.execution.stops import TrailingStopBook  # noqa: E402
+from tapeflow.model.signals import TradeSignal  # noqa: E402
+from tapeflow.model.symbols import SymbolKey  # noqa: E402
+from tapeflow.model.ticks import TradeTick  # noqa: E402
 from tapeflow.state.embedded import EmbeddedStore  # noqa: E402
-from tapeflow.store.symbols import SymbolKey  # noqa: E402
-from tapeflow.strategy.signal import TradeSignal  # noqa: E402
 from tests.execution.support import market_rules, real_ticks  # noqa: E402
 
 SIGNALS = 1000

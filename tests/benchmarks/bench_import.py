@@ -40,13 +40,14 @@ import pyarrow.csv as pacsv
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
+from tapeflow.model.symbols import SymbolKey  # noqa: E402
 from tapeflow.sources import (  # noqa: E402
     ImportOptions,
     binance_archive,
     import_paths,
 )
 from tapeflow.sources.decimals import with_decimal_columns  # noqa: E402
-from tapeflow.store import SymbolKey, TickStore  # noqa: E402
+from tapeflow.store import TickStore  # noqa: E402
 from tests.sources.archives import capture_trades  # noqa: E402
 from tests.support.paths import HFT_DIR  # noqa: E402
 

@@ -56,7 +56,8 @@ sys.path.insert(0, str(REPO))
 from tapeflow.ingest import FeedSpec, IngestService, IngestSettings  # noqa: E402
 from tapeflow.ingest.messages import LiveTick  # noqa: E402
 from tapeflow.ingest.writer import ticks_table, tune_gil_switch_interval  # noqa: E402
-from tapeflow.store import SymbolKey, TickStore  # noqa: E402
+from tapeflow.model.symbols import SymbolKey  # noqa: E402
+from tapeflow.store import TickStore  # noqa: E402
 from tests.servers.binance_ws import BinanceWsServer, Tape, TapeMessage  # noqa: E402
 from tests.support.paths import HFT_DIR  # noqa: E402
 

@@ -68,7 +68,8 @@ def read_batches(path: Path) -> list:
 
 
 def run_pool(limit: int, batches_path: Path) -> dict:
-    from tapeflow.store import SymbolKey, TickStore
+    from tapeflow.model.symbols import SymbolKey
+    from tapeflow.store import TickStore
 
     batches = read_batches(batches_path)
     root = Path(tempfile.mkdtemp())

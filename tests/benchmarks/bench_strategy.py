@@ -49,7 +49,8 @@ if str(ROOT) not in sys.path:
 
 from tapeflow.analytics.candles import refresh_candles  # noqa: E402
 from tapeflow.config import parse_config  # noqa: E402
-from tapeflow.store import RAW_TICK_SCHEMA, SymbolKey, TickStore  # noqa: E402
+from tapeflow.model.symbols import SymbolKey  # noqa: E402
+from tapeflow.store import RAW_TICK_SCHEMA, TickStore  # noqa: E402
 from tapeflow.strategy.engine import StrategyEngine  # noqa: E402
 from tests.strategy.recordings import SYMBOLS, build_store  # noqa: E402
 

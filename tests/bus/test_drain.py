@@ -4,7 +4,7 @@ import asyncio
 from dataclasses import dataclass
 
 from tapeflow.bus import EventBus
-from tapeflow.bus.events import Event
+from tapeflow.model.events import Event
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,8 @@ from __future__ import annotations
 import gzip
 from pathlib import Path
 
-from tapeflow.store import SymbolKey, TickStore
+from tapeflow.model.symbols import SymbolKey
+from tapeflow.store import TickStore
 from tests.cli.support import invoke, tapeflow
 from tests.sources.archives import archive_rows, capture_trades
 from tests.support.paths import FREQTRADE_PARQUET, HFT_DIR, TARDIS_CSV

@@ -3,7 +3,7 @@
 from decimal import Decimal
 
 from tapeflow.config import StrategySettings
-from tapeflow.store import SymbolKey
+from tapeflow.model.symbols import SymbolKey
 
 BUILTIN = StrategySettings()
 

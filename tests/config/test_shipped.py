@@ -3,7 +3,7 @@
 from decimal import Decimal
 
 from tapeflow.config import load_config
-from tapeflow.store import SymbolKey
+from tapeflow.model.symbols import SymbolKey
 from tests.support.paths import REPO_ROOT
 
 CONFIGS = REPO_ROOT / "configs"

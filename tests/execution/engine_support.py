@@ -8,13 +8,14 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
-from tapeflow.bus import EventBus, TradeTick
+from tapeflow.bus import EventBus
 from tapeflow.execution.engine import ExecutionEngine
 from tapeflow.execution.paper import PaperExchange
 from tapeflow.execution.refusals import RefusalLog
 from tapeflow.execution.settings import ExecutionSettings
+from tapeflow.model.symbols import SymbolKey
+from tapeflow.model.ticks import TradeTick
 from tapeflow.state.embedded import EmbeddedStore
-from tapeflow.store.symbols import SymbolKey
 from tests.execution.support import market_rules
 
 BTC = SymbolKey("binance", "usdm", "BTCUSDT")

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import ccxt.async_support as ccxt_async
 
-from tapeflow.bus import TradeTick
 from tapeflow.execution.markets import MarketRules
-from tapeflow.store.symbols import SymbolKey
-from tapeflow.strategy.signal import TradeSignal
+from tapeflow.model.signals import TradeSignal
+from tapeflow.model.symbols import SymbolKey
+from tapeflow.model.ticks import TradeTick
 from tests.servers.binance_rest import spot_symbol_info, usdm_symbol_info
 from tests.servers.binance_ws import load_capture
 from tests.support.paths import HFT_DIR

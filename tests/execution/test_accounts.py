@@ -11,7 +11,7 @@ from functools import cache
 import pytest
 
 from tapeflow.app.markets import load_market_snapshot
-from tapeflow.bus import EventBus, TradeTick
+from tapeflow.bus import EventBus
 from tapeflow.config import ConfigError, load_config
 from tapeflow.execution.accounts import missing_rate, rate, value
 from tapeflow.execution.engine import ExecutionEngine
@@ -19,10 +19,11 @@ from tapeflow.execution.factory import create_exchange
 from tapeflow.execution.paper import PaperExchange
 from tapeflow.execution.refusals import RefusalLog
 from tapeflow.execution.settings import ExecutionSettings, RiskSettings
+from tapeflow.model.signals import TradeSignal
+from tapeflow.model.symbols import SymbolKey
+from tapeflow.model.ticks import TradeTick
 from tapeflow.sources import ImportOptions
 from tapeflow.sources.parquet_trades import read
-from tapeflow.store.symbols import SymbolKey
-from tapeflow.strategy.signal import TradeSignal
 from tests.execution.engine_support import Clock
 from tests.execution.support import real_ticks
 from tests.support.paths import FREQTRADE_PARQUET

@@ -28,7 +28,7 @@ from tapeflow.execution.errors import (
 )
 from tapeflow.execution.exchange import OrderRequest
 from tapeflow.execution.settings import BreakerSettings, RetrySettings
-from tapeflow.store.symbols import SymbolKey
+from tapeflow.model.symbols import SymbolKey
 from tests.execution.support import real_ticks
 from tests.servers.binance_rest import STATS_KEY, make_app, running_server
 from tests.servers.binance_trading import USDM_FEE, TradingState, add_trading_routes
@@ -610,9 +610,10 @@ async def test_engine_trades_live_through_the_adapter(venue, store):
 
 
 async def test_exchange_breaker_degrades_health_and_is_published(venue, store):
-    from tapeflow.bus import CircuitBreakerTripped, EventBus
+    from tapeflow.bus import EventBus
     from tapeflow.execution.engine import ExecutionEngine
     from tapeflow.execution.settings import ExecutionSettings
+    from tapeflow.model.events import CircuitBreakerTripped
     from tests.execution.support import signal
 
     bus = EventBus()

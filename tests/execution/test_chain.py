@@ -8,8 +8,10 @@ from decimal import Decimal
 
 import pytest
 
-from tapeflow.bus import (
-    EventBus,
+from tapeflow.bus import EventBus
+from tapeflow.execution.chain import ExecutionChain, SignalContext, refuse
+from tapeflow.execution.settings import ExecutionSettings, RestingStopSettings, RiskSettings
+from tapeflow.model.events import (
     OrderFailed,
     OrderFilled,
     OrderPlaced,
@@ -17,8 +19,6 @@ from tapeflow.bus import (
     SignalGenerated,
     TradeTickReceived,
 )
-from tapeflow.execution.chain import ExecutionChain, SignalContext, refuse
-from tapeflow.execution.settings import ExecutionSettings, RestingStopSettings, RiskSettings
 from tapeflow.state.models import Position
 from tests.execution.engine_support import BTC, ETH, drain, make_rig
 from tests.execution.support import real_ticks, signal

@@ -12,13 +12,15 @@ from decimal import Decimal
 
 import pytest
 
-from tapeflow.bus import EventBus, ForceExitRequired
+from tapeflow.bus import EventBus
 from tapeflow.execution.correlation import change_pct, closes_1m, correlation
 from tapeflow.execution.engine import ExecutionEngine
 from tapeflow.execution.paper import PaperExchange
 from tapeflow.execution.settings import CorrelationSettings, ExecutionSettings
+from tapeflow.model.events import ForceExitRequired
+from tapeflow.model.symbols import SymbolKey
 from tapeflow.sources import import_paths
-from tapeflow.store import SymbolKey, TickStore
+from tapeflow.store import TickStore
 from tests.execution.engine_support import Clock
 from tests.execution.support import capture_path, market_rules, real_ticks, signal
 

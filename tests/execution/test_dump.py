@@ -10,10 +10,11 @@ from decimal import Decimal
 
 import pytest
 
-from tapeflow.bus import CandleClosed, ForceExitRequired, TradeTick
 from tapeflow.execution.dump import Bar1m, DumpInputs, dump_signals, read_dump_inputs
 from tapeflow.execution.market_exits import MarketExits
 from tapeflow.execution.settings import DumpSettings, ExecutionSettings
+from tapeflow.model.events import CandleClosed, ForceExitRequired
+from tapeflow.model.ticks import TradeTick
 from tapeflow.sources import import_paths
 from tapeflow.store import TickStore
 from tests.execution.engine_support import BTC, drain, make_rig

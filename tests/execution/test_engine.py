@@ -7,7 +7,6 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 
-from tapeflow.bus import CircuitBreakerTripped, ForceExitRequired, PositionClosed, StopAllTrading
 from tapeflow.execution.client_ids import client_order_id
 from tapeflow.execution.risk import RiskLevel
 from tapeflow.execution.settings import (
@@ -15,6 +14,12 @@ from tapeflow.execution.settings import (
     ExecutionSettings,
     RestingStopSettings,
     RiskSettings,
+)
+from tapeflow.model.events import (
+    CircuitBreakerTripped,
+    ForceExitRequired,
+    PositionClosed,
+    StopAllTrading,
 )
 from tapeflow.state.models import Order, Position
 from tests.execution.engine_support import BTC, ETH, Clock, drain, make_rig

@@ -18,7 +18,7 @@ from tapeflow.execution.client_ids import (
 from tapeflow.execution.errors import exchange_error_code, scrub
 from tapeflow.execution.settings import ExecutionSettings, RiskSettings
 from tapeflow.execution.statefile import JsonStateFile
-from tapeflow.store.symbols import SymbolKey
+from tapeflow.model.symbols import SymbolKey
 from tests.execution.support import signal
 
 BTC = SymbolKey("binance", "usdm", "BTCUSDT")

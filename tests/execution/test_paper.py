@@ -12,7 +12,7 @@ from tapeflow.execution.errors import DuplicateClientOrderId, OrderRejected
 from tapeflow.execution.exchange import OrderRequest
 from tapeflow.execution.paper import PaperExchange
 from tapeflow.execution.statefile import JsonStateFile
-from tapeflow.store.symbols import SymbolKey
+from tapeflow.model.symbols import SymbolKey
 from tests.execution.support import market_rules, real_ticks
 
 USDM = SymbolKey("binance", "usdm", "BTCUSDT")

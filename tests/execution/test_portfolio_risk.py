@@ -11,15 +11,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from tapeflow.bus import (
+from tapeflow.execution.health import HealthBand, unrealized_pnl
+from tapeflow.execution.settings import DrawdownLevels, ExecutionSettings, RiskSettings
+from tapeflow.model.events import (
     ForceExitRequired,
     PortfolioHealthDegraded,
     PositionClosed,
     StopNewEntries,
     TightenStop,
 )
-from tapeflow.execution.health import HealthBand, unrealized_pnl
-from tapeflow.execution.settings import DrawdownLevels, ExecutionSettings, RiskSettings
 from tests.execution.engine_support import BTC, ETH, Clock, drain, make_rig
 from tests.execution.support import real_ticks, signal
 

@@ -7,10 +7,11 @@ from decimal import Decimal
 
 import pytest
 
-from tapeflow.bus import CircuitBreakerTripped, EventBus
+from tapeflow.bus import EventBus
 from tapeflow.execution.risk import STATE_NAME, PortfolioRisk, RiskLevel, next_utc_midnight
 from tapeflow.execution.settings import DrawdownLevels, ExecutionSettings, RiskSettings
 from tapeflow.execution.statefile import JsonStateFile
+from tapeflow.model.events import CircuitBreakerTripped
 from tapeflow.state.models import Position
 
 T0 = datetime(2024, 8, 8, 9, 30, tzinfo=UTC)

@@ -9,7 +9,7 @@ import pytest
 from tapeflow.app.markets import load_market_snapshot
 from tapeflow.execution.settings import RiskSettings
 from tapeflow.execution.sizing import position_size
-from tapeflow.store.symbols import SymbolKey
+from tapeflow.model.symbols import SymbolKey
 from tests.execution.support import market_rules, real_ticks
 
 USDM_BTC = market_rules("usdm", "BTCUSDT")

@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 
 from tapeflow.execution.stops import TrailingStopBook, stop_factor
-from tapeflow.store.symbols import SymbolKey
+from tapeflow.model.symbols import SymbolKey
 from tests.execution.support import real_ticks
 
 BTC = SymbolKey("binance", "usdm", "BTCUSDT")

@@ -15,15 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from tapeflow.bus import (
-    ConnectionLost,
-    ConnectionRestored,
-    EventBus,
-    GapDetected,
-    TradeTickReceived,
-)
+from tapeflow.bus import EventBus
 from tapeflow.ingest import FeedSpec, IngestService, IngestSettings
-from tapeflow.store import SymbolKey, TickStore
+from tapeflow.model.events import ConnectionLost, ConnectionRestored, GapDetected, TradeTickReceived
+from tapeflow.model.symbols import SymbolKey
+from tapeflow.store import TickStore
 from tests.servers.binance_rest import STATS_KEY, make_app, running_server
 from tests.servers.binance_ws import BinanceWsServer, RecordedTrade, Tape
 

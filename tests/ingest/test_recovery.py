@@ -13,7 +13,8 @@ from tapeflow.ingest.recovery import GapRecovery, RecoveryOutcome, rest_table
 from tapeflow.ingest.rest import RestTrade, RestUnavailable, TradeHistoryClient
 from tapeflow.ingest.sequence import GapRequest
 from tapeflow.ingest.writer import BatchWriter
-from tapeflow.store import SymbolKey, TickStore
+from tapeflow.model.symbols import SymbolKey
+from tapeflow.store import TickStore
 from tests.servers.binance_rest import make_app, running_server
 
 K = SymbolKey("binance", "usdm", "BTCUSDT")

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from tapeflow.bus import ConnectionLost, ConnectionRestored, GapDetected
-from tapeflow.store import SymbolKey
+from tapeflow.model.events import ConnectionLost, ConnectionRestored, GapDetected
+from tapeflow.model.symbols import SymbolKey
 from tests.ingest.conftest import assert_exact, ingest_harness
 
 pytestmark = pytest.mark.timeout(300)

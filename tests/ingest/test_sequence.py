@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from tapeflow.ingest.sequence import GapRequest, SequenceTracker
-from tapeflow.store import SymbolKey
+from tapeflow.model.symbols import SymbolKey
 
 K = SymbolKey("binance", "usdm", "BTCUSDT")
 E = SymbolKey("binance", "usdm", "ETHUSDT")

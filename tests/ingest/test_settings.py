@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from tapeflow.ingest import IngestConfigError, IngestSettings, load_ingest_config
 from tapeflow.ingest.settings import FeedSpec
-from tapeflow.store import SymbolKey
+from tapeflow.model.symbols import SymbolKey
 from tests.support.paths import REPO_ROOT
 
 

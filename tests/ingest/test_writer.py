@@ -12,7 +12,8 @@ import pytest
 
 from tapeflow.ingest.messages import LiveTick, QuarantinedFrame
 from tapeflow.ingest.writer import BatchWriter
-from tapeflow.store import SymbolKey, TickStore
+from tapeflow.model.symbols import SymbolKey
+from tapeflow.store import TickStore
 
 A = SymbolKey("binance", "spot", "BTCUSDT")
 B = SymbolKey("binance", "spot", "ETHUSDT")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from tapeflow.bus.events import (
+from tapeflow.model.events import (
     CircuitBreakerTripped,
     ConnectionLost,
     ForceExitRequired,
@@ -20,9 +20,9 @@ from tapeflow.bus.events import (
     SystemErrorEvent,
     TightenStop,
 )
+from tapeflow.model.signals import TradeSignal
+from tapeflow.model.symbols import SymbolKey
 from tapeflow.notify.messages import Priority
-from tapeflow.store.symbols import SymbolKey
-from tapeflow.strategy.signal import TradeSignal
 
 BTC = SymbolKey("binance", "usdm", "BTCUSDT")
 AT = datetime(2024, 3, 1, 12, 0, 5, tzinfo=UTC)

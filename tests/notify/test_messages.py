@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from tapeflow.bus.events import ConnectionLost, ConnectionRestored, TradeTickReceived
+from tapeflow.model.events import ConnectionLost, ConnectionRestored, TradeTickReceived
 from tapeflow.notify.coalesce import Coalescer, Digest
 from tapeflow.notify.messages import NOTIFIED_EVENTS, Priority, compose, render
 from tests.notify.events import AT, BTC, EXPECTED, SIGNAL, all_events
@@ -42,7 +42,7 @@ def test_bodies_carry_the_exact_figures() -> None:
 
 
 def test_clean_reconciliation_is_information_only() -> None:
-    from tapeflow.bus.events import ReconciliationCompleted
+    from tapeflow.model.events import ReconciliationCompleted
 
     n = render(ReconciliationCompleted(report="all consistent", discrepancies=0, at=AT))
     assert (n.priority, n.title) == (Priority.P3, "Reconciliation: no discrepancies")
@@ -55,7 +55,7 @@ def test_other_events_send_nothing() -> None:
 
 
 def test_negative_pnl_is_signed() -> None:
-    from tapeflow.bus.events import PositionClosed
+    from tapeflow.model.events import PositionClosed
 
     n = render(
         PositionClosed(

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 import pytest
 from pydantic import ValidationError
 
-from tapeflow.bus.events import OrderFailed
+from tapeflow.model.events import OrderFailed
 from tapeflow.notify import Notifier, NotifySettings
 from tapeflow.notify.redact import REDACTED, RedactingFilter, add_secret, redact
 from tapeflow.notify.sendgrid_mail import SendGridMailer, describe

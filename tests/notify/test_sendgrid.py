@@ -10,8 +10,8 @@ from decimal import Decimal
 
 import pytest
 
-from tapeflow.bus import EventBus, OrderFilled
-from tapeflow.bus.events import ConnectionLost, OrderFailed
+from tapeflow.bus import EventBus
+from tapeflow.model.events import ConnectionLost, OrderFailed, OrderFilled
 from tapeflow.notify import Notifier, NotifySettings, subscribe
 from tapeflow.notify.coalesce import Digest
 from tapeflow.notify.messages import compose, render

@@ -23,9 +23,9 @@ import typer
 from tapeflow.execution.ccxt_adapter import CcxtExchange
 from tapeflow.execution.engine import ExecutionEngine
 from tapeflow.execution.settings import ExecutionSettings, RetrySettings, RiskSettings
+from tapeflow.model.signals import TradeSignal
+from tapeflow.model.symbols import SymbolKey
 from tapeflow.state.embedded import EmbeddedStore
-from tapeflow.store.symbols import SymbolKey
-from tapeflow.strategy.signal import TradeSignal
 
 TRAIL = Decimal("0.5")
 

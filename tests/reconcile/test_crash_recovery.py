@@ -26,9 +26,9 @@ import pytest
 
 from tapeflow.execution.client_ids import client_order_id
 from tapeflow.execution.engine import STOPS_STATE, ExecutionEngine
+from tapeflow.model.symbols import SymbolKey
 from tapeflow.state.embedded import EmbeddedStore
 from tapeflow.state.reconcile import reconcile
-from tapeflow.store.symbols import SymbolKey
 from tests.reconcile.crash_driver import TRAIL, decision, settings
 
 REPO = Path(__file__).resolve().parents[2]

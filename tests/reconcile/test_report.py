@@ -11,12 +11,13 @@ from decimal import Decimal
 import pytest
 from rich.console import Console
 
-from tapeflow.bus import EventBus, ReconciliationCompleted
+from tapeflow.bus import EventBus
 from tapeflow.execution.exchange import OrderRequest
+from tapeflow.model.events import ReconciliationCompleted
+from tapeflow.model.symbols import SymbolKey
 from tapeflow.notify import Notifier, NotifySettings, subscribe
 from tapeflow.notify.messages import render
 from tapeflow.state.reconcile import STATE_NAME, reconcile
-from tapeflow.store.symbols import SymbolKey
 from tests.notify.mail_server import MailServer
 from tests.reconcile.records import T0, entry_order, position
 

@@ -9,8 +9,8 @@ from decimal import ROUND_CEILING, Decimal
 from tapeflow.execution.client_ids import client_order_id
 from tapeflow.execution.exchange import OrderRequest
 from tapeflow.execution.settings import RestingStopSettings
+from tapeflow.model.symbols import SymbolKey
 from tapeflow.state.reconcile import reconcile
-from tapeflow.store.symbols import SymbolKey
 from tests.reconcile.records import T0, position
 
 U_BTC = SymbolKey("binance", "usdm", "BTCUSDT")

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import pytest
 
+from tapeflow.model.symbols import SymbolKey
 from tapeflow.sources import (
     CorruptArchiveError,
     ImportOptions,
@@ -14,7 +15,6 @@ from tapeflow.sources import (
     binance_archive,
     import_paths,
 )
-from tapeflow.store import SymbolKey
 from tests.sources.archives import FUTURES_HEADER, archive_rows, capture_trades, write_archive
 from tests.sources.conftest import count
 from tests.support.paths import FREQTRADE_JSON_GZ, HFT_DIR

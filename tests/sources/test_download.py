@@ -5,8 +5,8 @@ import hashlib
 
 import pytest
 
+from tapeflow.model.symbols import SymbolKey
 from tapeflow.sources.download import DownloadError, download_and_import
-from tapeflow.store import SymbolKey
 from tests.sources.archive_server import ArchiveServer
 from tests.sources.archives import (
     FUTURES_HEADER,

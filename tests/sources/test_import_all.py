@@ -9,8 +9,8 @@ from itertools import pairwise
 import pyarrow.parquet as pq
 import pytest
 
+from tapeflow.model.symbols import SymbolKey
 from tapeflow.sources import import_paths
-from tapeflow.store import SymbolKey
 from tests.sources.archives import capture_trades
 from tests.support.paths import (
     FREQTRADE_JSON_GZ,

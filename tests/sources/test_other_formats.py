@@ -9,6 +9,7 @@ from decimal import Decimal
 import pyarrow.parquet as pq
 import pytest
 
+from tapeflow.model.symbols import SymbolKey
 from tapeflow.sources import (
     ImportOptions,
     SymbolResolutionError,
@@ -18,7 +19,6 @@ from tapeflow.sources import (
     tardis,
 )
 from tapeflow.sources.decimals import float_to_decimal_str
-from tapeflow.store import SymbolKey
 from tests.sources.conftest import count
 from tests.support.paths import FREQTRADE_JSON_GZ, FREQTRADE_PARQUET, NAUTILUS_PARQUET, TARDIS_CSV
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from tapeflow.model.symbols import SymbolKey
 from tapeflow.sources import ImportOptions, import_paths, ws_capture
-from tapeflow.store import SymbolKey
 from tests.sources.conftest import count
 from tests.support.paths import HFT_DIR
 

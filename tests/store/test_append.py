@@ -6,13 +6,8 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from tapeflow.store import (
-    IdSpaceMismatchError,
-    SymbolKey,
-    TickSchemaError,
-    TickStore,
-    UnknownSymbolError,
-)
+from tapeflow.model.symbols import SymbolKey
+from tapeflow.store import IdSpaceMismatchError, TickSchemaError, TickStore, UnknownSymbolError
 from tests.store.conftest import trades_to_table
 
 KEY = SymbolKey("binance", "usdm", "BTCUSDT")

@@ -6,7 +6,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tapeflow.store import SchemaError, SymbolKey, TickStore
+from tapeflow.model.symbols import SymbolKey
+from tapeflow.store import SchemaError, TickStore
 from tapeflow.store.catalog import define_analytics, load_definitions
 from tapeflow.store.migrations import RETIRED_VERSIONS, load_migrations
 from tests.store.conftest import read_capture_trades, trades_to_table

@@ -5,7 +5,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tapeflow.store import SchemaError, SymbolKey, TickStore
+from tapeflow.model.symbols import SymbolKey
+from tapeflow.store import SchemaError, TickStore
 from tapeflow.store.migrations import (
     current_version,
     latest_version,

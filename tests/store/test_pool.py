@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from tapeflow.store import PoolExhaustedError, SymbolKey, TickStore
+from tapeflow.model.symbols import SymbolKey
+from tapeflow.store import PoolExhaustedError, TickStore
 from tests.store.conftest import trades_to_table
 
 

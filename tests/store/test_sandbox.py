@@ -13,7 +13,8 @@ import duckdb
 import pytest
 
 from tapeflow.analytics.endpoint import SnapshotSandboxes
-from tapeflow.store import SymbolKey, TickStore
+from tapeflow.model.symbols import SymbolKey
+from tapeflow.store import TickStore
 from tapeflow.store.sandbox import ReadOnlyQueryError
 from tests.store.conftest import trades_to_table
 from tests.support.hostile import HOSTILE_QUERIES, SANDBOX_NO_OPS, hostile

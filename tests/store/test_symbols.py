@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from tapeflow.store import InvalidSymbolError, SymbolKey
+from tapeflow.model.symbols import InvalidSymbolError, SymbolKey
 
 
 @pytest.mark.parametrize(

@@ -7,8 +7,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from tapeflow.analytics.candles import refresh_candles
+from tapeflow.model.symbols import SymbolKey
 from tapeflow.sources import import_paths
-from tapeflow.store import SymbolKey, TickStore
+from tapeflow.store import TickStore
 from tests.support.paths import FREQTRADE_JSON_GZ, HFT_DIR
 
 #: The recordings the strategy tests run on: Binance USD-M and spot BTCUSDT/ETHUSDT

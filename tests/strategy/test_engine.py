@@ -12,13 +12,14 @@ import polars as pl
 import pytest
 
 from tapeflow.analytics.api import Analytics
-from tapeflow.bus import CandleClosed, EventBus, SignalGenerated
+from tapeflow.bus import EventBus
 from tapeflow.config import parse_config
+from tapeflow.model.events import CandleClosed, SignalGenerated
+from tapeflow.model.signals import TradeSignal
 from tapeflow.store import TickStore
 from tapeflow.strategy.decision_log import read_decisions
 from tapeflow.strategy.engine import StrategyEngine, floor_time
 from tapeflow.strategy.levels import LEVELS
-from tapeflow.strategy.signal import TradeSignal
 from tests.strategy.recordings import SYMBOLS, XRPETH
 
 #: Thresholds relaxed (through defaults + a per-symbol override) so that the 2.5 days of

@@ -3,7 +3,7 @@
 import time
 from datetime import UTC, datetime, timedelta
 
-from tapeflow.store import SymbolKey
+from tapeflow.model.symbols import SymbolKey
 from tapeflow.strategy.decision_log import Decision, read_decisions
 from tapeflow.strategy.levels import LevelResult
 from tapeflow.strategy.writer import DecisionWriter

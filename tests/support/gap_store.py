@@ -9,8 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from tapeflow.analytics.candles import refresh_candles
+from tapeflow.model.symbols import SymbolKey
 from tapeflow.sources import import_paths
-from tapeflow.store import SymbolKey, TickStore
+from tapeflow.store import TickStore
 from tests.support.paths import HFT_DIR, NAUTILUS_PARQUET, TARDIS_CSV
 
 USDM_BTC = SymbolKey("binance", "usdm", "BTCUSDT")

@@ -76,7 +76,8 @@ from tapeflow.analytics.resolve import resolve_symbol
 from tapeflow.analytics.segments import DEFAULT_MAX_QUIET, check_max_quiet
 from tapeflow.analytics.timeframes import PERIODS, check_timeframe, timeframe_delta
 from tapeflow.analytics.times import TimeLike, resolve_range, to_utc_naive
-from tapeflow.store import SymbolKey, TickStore, UnknownSymbolError
+from tapeflow.model.symbols import SymbolKey
+from tapeflow.store import TickStore, UnknownSymbolError
 from tapeflow.store.owner import StoreBusyError, root_owner
 from tapeflow.store.tickstore import GAPS_SQL, SUMMARY_SQL
 

@@ -49,7 +49,8 @@ import pyarrow.flight as flight
 
 from tapeflow.analytics.errors import ReadOnlyQueryError
 from tapeflow.analytics.query import Query, utc_frame
-from tapeflow.store import SchemaError, SymbolKey, TickStore, UnknownSymbolError
+from tapeflow.model.symbols import SymbolKey
+from tapeflow.store import SchemaError, TickStore, UnknownSymbolError
 from tapeflow.store.owner import process_alive
 from tapeflow.store.sandbox import databases, open_sandbox, run_statement
 

@@ -20,7 +20,8 @@ from typing import Any, Protocol
 
 import polars as pl
 
-from tapeflow.store import SymbolKey, TickStore
+from tapeflow.model.symbols import SymbolKey
+from tapeflow.store import TickStore
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from tapeflow.analytics.errors import AmbiguousSymbolError, SymbolNotFoundError
-from tapeflow.store.symbols import InvalidSymbolError, SymbolKey, normalize_symbol
+from tapeflow.model.symbols import InvalidSymbolError, SymbolKey, normalize_symbol
 
 
 def resolve_symbol(text: str, known: Sequence[SymbolKey], root: object = None) -> SymbolKey:
@@ -14,7 +14,7 @@ def resolve_symbol(text: str, known: Sequence[SymbolKey], root: object = None) -
 
     ``text`` is ``"exchange/market/SYMBOL"`` (also ``:``-separated) or a bare symbol that
     exactly one market holds; either is spelled through
-    :func:`~tapeflow.store.symbols.normalize_symbol` first, so ``btcusdt`` and ``BTCUSDT``
+    :func:`~tapeflow.model.symbols.normalize_symbol` first, so ``btcusdt`` and ``BTCUSDT``
     are the same symbol.
 
     Raises:

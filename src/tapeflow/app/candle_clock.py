@@ -32,8 +32,10 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from tapeflow.analytics.candles import refresh_candles
-from tapeflow.bus import CandleClosed, EventBus, TradeTickReceived
-from tapeflow.store import SymbolKey, TickStore
+from tapeflow.bus import EventBus
+from tapeflow.model.events import CandleClosed, TradeTickReceived
+from tapeflow.model.symbols import SymbolKey
+from tapeflow.store import TickStore
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import yaml
 
 from tapeflow.execution.markets import MarketRules
-from tapeflow.store import SymbolKey
+from tapeflow.model.symbols import SymbolKey
 
 if TYPE_CHECKING:
     from tapeflow.execution.exchange import Exchange

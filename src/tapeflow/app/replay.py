@@ -34,10 +34,13 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from tapeflow.bus import EventBus, TradeTick, TradeTickReceived
+from tapeflow.bus import EventBus
+from tapeflow.model.events import TradeTickReceived
+from tapeflow.model.symbols import SymbolKey
+from tapeflow.model.ticks import TradeTick
 from tapeflow.sources import ImportOptions, SourceBatch, plan_import
 from tapeflow.sources.importer import PlannedFile
-from tapeflow.store import RAW_TICK_SCHEMA, AppendResult, SymbolKey, TickStore
+from tapeflow.store import RAW_TICK_SCHEMA, AppendResult, TickStore
 from tapeflow.store.ticks import conform
 
 log = logging.getLogger(__name__)

@@ -54,11 +54,13 @@ from tapeflow.analytics.endpoint import QueryEndpoint
 from tapeflow.app.candle_clock import CandleClock
 from tapeflow.app.markets import open_exchange
 from tapeflow.app.replay import ReplayStats, ReplayWriter, plan_replay, replay
-from tapeflow.bus import EventBus, SystemErrorEvent
+from tapeflow.bus import EventBus
 from tapeflow.config.app import AppConfig
 from tapeflow.model.errors import TapeflowError
+from tapeflow.model.events import SystemErrorEvent
+from tapeflow.model.symbols import SymbolKey
 from tapeflow.sources import ImportOptions
-from tapeflow.store import SymbolKey, TickStore
+from tapeflow.store import TickStore
 from tapeflow.store.owner import claim_root
 
 log = logging.getLogger(__name__)

@@ -1,52 +1,5 @@
-"""The in-process event bus and the events that travel on it."""
+"""The in-process event bus; the events that travel on it are :mod:`tapeflow.model.events`."""
 
 from tapeflow.bus.bus import EventBus, Subscription
-from tapeflow.bus.events import (
-    CandleClosed,
-    CircuitBreakerTripped,
-    ConnectionLost,
-    ConnectionRestored,
-    Event,
-    ForceExitRequired,
-    GapDetected,
-    OrderFailed,
-    OrderFilled,
-    OrderPlaced,
-    PortfolioHealthDegraded,
-    PositionClosed,
-    PositionOpened,
-    ReconciliationCompleted,
-    SignalGenerated,
-    StopAllTrading,
-    StopNewEntries,
-    SystemErrorEvent,
-    TightenStop,
-    TradeTick,
-    TradeTickReceived,
-)
 
-__all__ = [
-    "CandleClosed",
-    "CircuitBreakerTripped",
-    "ConnectionLost",
-    "ConnectionRestored",
-    "Event",
-    "EventBus",
-    "ForceExitRequired",
-    "GapDetected",
-    "OrderFailed",
-    "OrderFilled",
-    "OrderPlaced",
-    "PortfolioHealthDegraded",
-    "PositionClosed",
-    "PositionOpened",
-    "ReconciliationCompleted",
-    "SignalGenerated",
-    "StopAllTrading",
-    "StopNewEntries",
-    "Subscription",
-    "SystemErrorEvent",
-    "TightenStop",
-    "TradeTick",
-    "TradeTickReceived",
-]
+__all__ = ["EventBus", "Subscription"]

@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from tapeflow.bus.events import Event
+from tapeflow.model.events import Event
 
 log = logging.getLogger(__name__)
 

@@ -38,13 +38,9 @@ def _usage_errors() -> tuple[type[BaseException], ...]:
         UnknownTimeframeError,
     )
     from tapeflow.config import ConfigError
+    from tapeflow.model.symbols import InvalidSymbolError
     from tapeflow.sources import SourceError
-    from tapeflow.store import (
-        IdSpaceMismatchError,
-        InvalidSymbolError,
-        SchemaError,
-        UnknownSymbolError,
-    )
+    from tapeflow.store import IdSpaceMismatchError, SchemaError, UnknownSymbolError
 
     return (
         SourceError,

@@ -27,8 +27,8 @@ from tapeflow.model.errors import TapeflowError
 
 if TYPE_CHECKING:
     from tapeflow.config import AppConfig
+    from tapeflow.model.symbols import SymbolKey
     from tapeflow.state.reconcile_report import ReconciliationReport
-    from tapeflow.store.symbols import SymbolKey
 
 #: Exit codes (see the module docstring).
 CONSISTENT, RESOLVED, INCOMPLETE = 0, 1, 2

@@ -22,11 +22,11 @@ from tapeflow.cli.console import console
 from tapeflow.cli.errors import RUNTIME_ERROR, USAGE_ERROR, cli_errors, exit_code, fail
 from tapeflow.cli.options import RootOption, existing_root
 from tapeflow.cli.output import CsvOption, JsonOption, OutputFormat, emit, output_format
+from tapeflow.model.symbols import SymbolKey, normalize_symbol
 from tapeflow.sources import ImportSummary, import_paths
-from tapeflow.store import SchemaError, SymbolKey, TickStore
+from tapeflow.store import SchemaError, TickStore
 from tapeflow.store.migrations import applied_versions
 from tapeflow.store.owner import root_owner
-from tapeflow.store.symbols import normalize_symbol
 
 if TYPE_CHECKING:
     from tapeflow.analytics.api import Analytics

@@ -11,9 +11,9 @@ from tapeflow.config.sections import AppSettings, StoreSettings
 from tapeflow.config.symbols import SymbolConfig, SymbolSettings
 from tapeflow.execution.settings import ExecutionSettings
 from tapeflow.ingest.settings import FeedSpec, IngestSettings
+from tapeflow.model.symbols import SymbolKey
 from tapeflow.notify.settings import NotifySettings
 from tapeflow.state.settings import StateSettings
-from tapeflow.store.symbols import SymbolKey
 
 
 class AppConfig(Section):

@@ -24,7 +24,7 @@ from tapeflow.config.app import AppConfig
 from tapeflow.config.errors import ConfigError, Problem, problems_from, render_path
 from tapeflow.config.secrets import find_secrets
 from tapeflow.config.symbols import SymbolSettings
-from tapeflow.store.symbols import InvalidSymbolError, SymbolKey
+from tapeflow.model.symbols import InvalidSymbolError, SymbolKey
 
 #: The configuration used when none is given (paper trading on embedded defaults).
 DEFAULT_CONFIG = Path("configs/paper.yaml")

@@ -17,7 +17,7 @@ from tapeflow.config.base import Section
 from tapeflow.config.risk import RiskSettings
 from tapeflow.config.strategy import StrategySettings
 from tapeflow.config.timeframes import Timeframes
-from tapeflow.store.symbols import (
+from tapeflow.model.symbols import (
     MARKETS,
     InvalidSymbolError,
     SymbolKey,
@@ -106,7 +106,7 @@ class SymbolConfig(SymbolSettings):
 
     Raises (via pydantic validation):
         ValueError: when exchange / market / symbol do not form a valid
-            :class:`~tapeflow.store.symbols.SymbolKey`.
+            :class:`~tapeflow.model.symbols.SymbolKey`.
     """
 
     market: str  # required once merged
@@ -128,5 +128,5 @@ class SymbolConfig(SymbolSettings):
 
     @property
     def key(self) -> SymbolKey:
-        """The symbol's :class:`~tapeflow.store.symbols.SymbolKey`."""
+        """The symbol's :class:`~tapeflow.model.symbols.SymbolKey`."""
         return SymbolKey(self.exchange, self.market, self.symbol)

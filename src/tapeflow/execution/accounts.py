@@ -29,7 +29,7 @@ from typing import Protocol
 
 from tapeflow.execution.exchange import Balance
 from tapeflow.execution.markets import MarketRules
-from tapeflow.store.symbols import SymbolKey
+from tapeflow.model.symbols import SymbolKey
 
 ONE = Decimal(1)
 ZERO = Decimal(0)

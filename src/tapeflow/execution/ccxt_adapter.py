@@ -74,8 +74,8 @@ from tapeflow.execution.exchange import (
 )
 from tapeflow.execution.markets import MarketRules, to_decimal
 from tapeflow.execution.settings import BreakerSettings, RetrySettings
+from tapeflow.model.symbols import InvalidSymbolError, SymbolKey
 from tapeflow.state.models import OrderStatus
-from tapeflow.store.symbols import InvalidSymbolError, SymbolKey
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

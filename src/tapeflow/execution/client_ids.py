@@ -35,7 +35,7 @@ def client_order_id(signal_id: str, purpose: str, attempt: int = 0) -> str:
     """The client order id of ``purpose`` for the decision ``signal_id``.
 
     Args:
-        signal_id: :attr:`tapeflow.strategy.signal.TradeSignal.signal_id` (8–20 lower-case
+        signal_id: :attr:`tapeflow.model.signals.TradeSignal.signal_id` (8–20 lower-case
             hex characters).
         purpose: ``entry``, ``exit``, ``stop`` or ``other``.
         attempt: 0 for the first order of this purpose; 1, 2, ... for a *new* decision to

@@ -39,16 +39,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from tapeflow.bus import (
-    CircuitBreakerTripped,
-    ConnectionLost,
-    ConnectionRestored,
-    EventBus,
-    ForceExitRequired,
-    SignalGenerated,
-    TradeTick,
-    TradeTickReceived,
-)
+from tapeflow.bus import EventBus
 from tapeflow.execution.accounts import Rate, missing_rate, rate, value
 from tapeflow.execution.chain import ChainResult, SignalContext
 from tapeflow.execution.errors import ExecutionError
@@ -68,11 +59,20 @@ from tapeflow.execution.statefile import StateStore
 from tapeflow.execution.stops import TrailingStopBook
 from tapeflow.execution.trade_rate import TradeRate
 from tapeflow.execution.user_stream import WS_BASES, UserStream, ws_base
+from tapeflow.model.events import (
+    CircuitBreakerTripped,
+    ConnectionLost,
+    ConnectionRestored,
+    ForceExitRequired,
+    SignalGenerated,
+    TradeTickReceived,
+)
+from tapeflow.model.signals import TradeSignal
+from tapeflow.model.symbols import SymbolKey
+from tapeflow.model.ticks import TradeTick
 from tapeflow.state.models import Order, Position, utcnow
 from tapeflow.state.store import PositionStore
 from tapeflow.store import TickStore
-from tapeflow.store.symbols import SymbolKey
-from tapeflow.strategy.signal import TradeSignal
 
 log = logging.getLogger(__name__)
 

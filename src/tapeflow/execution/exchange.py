@@ -13,8 +13,8 @@ from decimal import Decimal
 from typing import Literal, Protocol, runtime_checkable
 
 from tapeflow.execution.markets import MarketRules
+from tapeflow.model.symbols import SymbolKey
 from tapeflow.state.models import OrderStatus, utcnow
-from tapeflow.store.symbols import SymbolKey
 
 Side = Literal["buy", "sell"]
 OrderType = Literal["market", "limit", "stop_market", "stop_limit"]

@@ -15,7 +15,7 @@ from tapeflow.execution.markets import MarketRules
 from tapeflow.execution.paper import PaperExchange
 from tapeflow.execution.settings import ExecutionSettings
 from tapeflow.execution.statefile import StateStore
-from tapeflow.store.symbols import SymbolKey
+from tapeflow.model.symbols import SymbolKey
 
 if TYPE_CHECKING:
     from tapeflow.execution.ccxt_adapter import Credentials

@@ -31,7 +31,7 @@ from tapeflow.execution.engine import ExecutionEngine
 from tapeflow.execution.errors import ExecutionError
 from tapeflow.execution.settings import FlattenSettings
 from tapeflow.model.errors import TapeflowError
-from tapeflow.store.symbols import SymbolKey
+from tapeflow.model.symbols import SymbolKey
 
 log = logging.getLogger(__name__)
 

@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from tapeflow.bus import EventBus, PositionClosed, PositionOpened
+from tapeflow.bus import EventBus
 from tapeflow.execution import crashpoints
 from tapeflow.execution.client_ids import client_order_id, decision_id
 from tapeflow.execution.errors import ExecutionError
@@ -48,9 +48,10 @@ from tapeflow.execution.positions import PositionBook
 from tapeflow.execution.resting import LIVE, RestingStops
 from tapeflow.execution.settings import RestingStopSettings
 from tapeflow.execution.stops import TrailingStopBook
+from tapeflow.model.events import PositionClosed, PositionOpened
+from tapeflow.model.signals import TradeSignal
+from tapeflow.model.symbols import SymbolKey
 from tapeflow.state.models import Order, Position, RecordExistsError, utcnow
-from tapeflow.store.symbols import SymbolKey
-from tapeflow.strategy.signal import TradeSignal
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
 from typing import Any
 
-from tapeflow.store.symbols import SymbolKey
+from tapeflow.model.symbols import SymbolKey
 
 ZERO = Decimal(0)
 

@@ -28,7 +28,7 @@ import weakref
 from collections.abc import Awaitable
 from typing import Any
 
-from tapeflow.bus import EventBus, OrderFailed, OrderFilled, OrderPlaced
+from tapeflow.bus import EventBus
 from tapeflow.execution import crashpoints
 from tapeflow.execution.errors import (
     CircuitOpenError,
@@ -37,9 +37,10 @@ from tapeflow.execution.errors import (
     OrderStatusUnknown,
 )
 from tapeflow.execution.exchange import Exchange, OrderRequest, OrderUpdate
+from tapeflow.model.events import OrderFailed, OrderFilled, OrderPlaced
+from tapeflow.model.symbols import SymbolKey
 from tapeflow.state.models import InvalidTransitionError, Order, RecordExistsError
 from tapeflow.state.store import PositionStore
-from tapeflow.store.symbols import SymbolKey
 
 log = logging.getLogger(__name__)
 

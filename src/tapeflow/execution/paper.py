@@ -48,7 +48,6 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from tapeflow.bus import TradeTick
 from tapeflow.execution.accounts import Rate, Valuation, rate, value
 from tapeflow.execution.errors import DuplicateClientOrderId, OrderNotFound, OrderRejected
 from tapeflow.execution.exchange import (
@@ -60,8 +59,9 @@ from tapeflow.execution.exchange import (
 )
 from tapeflow.execution.markets import MarketRules
 from tapeflow.execution.statefile import StateStore
+from tapeflow.model.symbols import SymbolKey
+from tapeflow.model.ticks import TradeTick
 from tapeflow.state.models import utcnow
-from tapeflow.store.symbols import SymbolKey
 
 log = logging.getLogger(__name__)
 

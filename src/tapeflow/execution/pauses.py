@@ -10,7 +10,7 @@ venues sharing one store do not overwrite each other's pauses.
 from __future__ import annotations
 
 from tapeflow.execution.statefile import StateStore
-from tapeflow.store.symbols import SymbolKey
+from tapeflow.model.symbols import SymbolKey
 
 STATE_NAME = "execution.paused_symbols"
 

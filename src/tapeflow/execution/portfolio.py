@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from tapeflow.bus import EventBus, PortfolioHealthDegraded, StopNewEntries, TightenStop
+from tapeflow.bus import EventBus
 from tapeflow.execution.health import (
     HealthBand,
     OpenPosition,
@@ -42,8 +42,9 @@ from tapeflow.execution.positions import PositionBook
 from tapeflow.execution.risk import PortfolioRisk, RiskAssessment
 from tapeflow.execution.settings import ExecutionSettings
 from tapeflow.execution.stops import TrailingStopBook
+from tapeflow.model.events import PortfolioHealthDegraded, StopNewEntries, TightenStop
+from tapeflow.model.symbols import SymbolKey
 from tapeflow.state.models import Order, Position
-from tapeflow.store.symbols import SymbolKey
 
 log = logging.getLogger(__name__)
 

@@ -15,9 +15,9 @@ from collections.abc import Collection
 from decimal import Decimal
 from typing import Any
 
+from tapeflow.model.symbols import SymbolKey
 from tapeflow.state.models import Order, Position, PositionStatus
 from tapeflow.state.store import PositionStore
-from tapeflow.store.symbols import SymbolKey
 
 ACTIVE: tuple[PositionStatus, ...] = ("pending", "open", "closing")
 

@@ -23,11 +23,12 @@ from decimal import Decimal
 from enum import IntEnum
 from typing import Any
 
-from tapeflow.bus import CircuitBreakerTripped, EventBus, StopAllTrading
+from tapeflow.bus import EventBus
 from tapeflow.execution.settings import ExecutionSettings, RiskSettings
 from tapeflow.execution.statefile import StateStore
+from tapeflow.model.events import CircuitBreakerTripped, StopAllTrading
+from tapeflow.model.symbols import SymbolKey
 from tapeflow.state.models import Position
-from tapeflow.store.symbols import SymbolKey
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from tapeflow.store.symbols import InvalidSymbolError, SymbolKey
+from tapeflow.model.symbols import InvalidSymbolError, SymbolKey
 
 AssetClass = Literal["regular", "meme"]
 

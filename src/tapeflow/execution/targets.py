@@ -20,7 +20,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from tapeflow.execution.settings import RiskSettings
-from tapeflow.strategy.signal import TradeSignal
+from tapeflow.model.signals import TradeSignal
 
 
 def risk_reward_target(

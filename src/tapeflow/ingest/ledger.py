@@ -3,7 +3,8 @@ left open (``detected``) by an earlier run. Blocking DuckDB calls: run them in a
 
 from __future__ import annotations
 
-from tapeflow.store import SymbolKey, TickStore, UnknownSymbolError
+from tapeflow.model.symbols import SymbolKey
+from tapeflow.store import TickStore, UnknownSymbolError
 
 # Missing ids of [lo, hi]: the stored ids inside the range, bracketed by lo-1 and hi+1, and
 # every step larger than one between neighbours.

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import msgspec
 
 from tapeflow.model.errors import TapeflowError
-from tapeflow.store.symbols import SymbolKey
+from tapeflow.model.symbols import SymbolKey
 
 
 class TradePayload(msgspec.Struct, frozen=True):

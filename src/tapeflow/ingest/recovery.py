@@ -32,12 +32,14 @@ from dataclasses import dataclass, field
 
 import pyarrow as pa
 
-from tapeflow.bus import EventBus, GapDetected
+from tapeflow.bus import EventBus
 from tapeflow.ingest.ledger import missing_ranges
 from tapeflow.ingest.rest import RangeFetch, RestTrade, RestUnavailable, TradeHistoryClient
 from tapeflow.ingest.sequence import GapRequest
 from tapeflow.ingest.writer import BatchWriter, WriterFailed
-from tapeflow.store import SymbolKey, TickStore
+from tapeflow.model.events import GapDetected
+from tapeflow.model.symbols import SymbolKey
+from tapeflow.store import TickStore
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from tapeflow.store import SymbolKey
+from tapeflow.model.symbols import SymbolKey
 
 
 @dataclass(frozen=True, slots=True)

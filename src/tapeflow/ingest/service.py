@@ -28,14 +28,7 @@ from decimal import Decimal
 from cryptofeed import FeedHandler
 from cryptofeed.connection import AsyncConnection
 
-from tapeflow.bus import (
-    ConnectionLost,
-    ConnectionRestored,
-    Event,
-    EventBus,
-    TradeTick,
-    TradeTickReceived,
-)
+from tapeflow.bus import EventBus
 from tapeflow.ingest.feeds import build_feed
 from tapeflow.ingest.ledger import open_gaps
 from tapeflow.ingest.messages import LiveTick
@@ -46,7 +39,10 @@ from tapeflow.ingest.settings import FeedSpec, IngestSettings
 from tapeflow.ingest.sink import FeedStats, QueueSink
 from tapeflow.ingest.status import StatusLine
 from tapeflow.ingest.writer import BatchWriter, WriterFailed, warm_up
-from tapeflow.store import SymbolKey, TickStore
+from tapeflow.model.events import ConnectionLost, ConnectionRestored, Event, TradeTickReceived
+from tapeflow.model.symbols import SymbolKey
+from tapeflow.model.ticks import TradeTick
+from tapeflow.store import TickStore
 
 log = logging.getLogger(__name__)
 

@@ -32,7 +32,7 @@ from pydantic import (
 )
 
 from tapeflow.model.errors import TapeflowError
-from tapeflow.store.symbols import InvalidSymbolError, SymbolKey
+from tapeflow.model.symbols import InvalidSymbolError, SymbolKey
 
 #: Feeds ingest can run: (exchange, market). Bybit is not supported yet (see the README).
 SUPPORTED_FEEDS: frozenset[tuple[str, str]] = frozenset({("binance", "spot"), ("binance", "usdm")})

@@ -22,7 +22,7 @@ from cryptofeed.types import Trade
 from tapeflow.ingest.feeds import normalized_symbol
 from tapeflow.ingest.messages import LiveTick, QuarantinedFrame
 from tapeflow.ingest.settings import FeedSpec
-from tapeflow.store import SymbolKey
+from tapeflow.model.symbols import SymbolKey
 
 log = logging.getLogger(__name__)
 

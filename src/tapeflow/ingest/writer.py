@@ -33,13 +33,8 @@ from tenacity import (
 
 from tapeflow.ingest.messages import LiveTick, QuarantinedFrame
 from tapeflow.model.errors import TapeflowError
-from tapeflow.store import (
-    AppendResult,
-    IdSpaceMismatchError,
-    SymbolKey,
-    TickSchemaError,
-    TickStore,
-)
+from tapeflow.model.symbols import SymbolKey
+from tapeflow.store import AppendResult, IdSpaceMismatchError, TickSchemaError, TickStore
 
 log = logging.getLogger(__name__)
 

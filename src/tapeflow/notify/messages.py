@@ -28,7 +28,7 @@ from decimal import Decimal
 from enum import IntEnum
 from typing import TYPE_CHECKING, Any
 
-from tapeflow.bus.events import (
+from tapeflow.model.events import (
     CircuitBreakerTripped,
     ConnectionLost,
     Event,
@@ -105,23 +105,21 @@ def render(event: Event) -> Notification | None:
 @render.register
 def _(event: SignalGenerated) -> Notification:
     s = event.signal
-    key = getattr(s, "key", "?")
-    direction = str(getattr(s, "direction", "?")).upper()
-    entry, stop = getattr(s, "entry_price", None), getattr(s, "stop_loss", None)
-    signal_id = getattr(s, "signal_id", None) or repr(s)
-    candle_time = getattr(s, "candle_time", None)
+    key, direction = s.key, s.direction.upper()
+    entry, stop = s.entry_price, s.stop_loss
+    signal_id, candle_time = s.signal_id, s.candle_time
     body = _lines(
         [
             ("symbol", key),
             ("direction", direction),
             ("entry", _num(entry)),
             ("stop", _num(stop)),
-            ("target", _num(getattr(s, "target", None))),
-            ("probability", getattr(s, "probability", None)),
-            ("confluence", getattr(s, "confluence", None)),
-            ("zone strength", getattr(s, "zone_strength", None)),
-            ("entry score", getattr(s, "entry_score", None)),
-            ("strategy", getattr(s, "strategy", None)),
+            ("target", _num(s.target)),
+            ("probability", s.probability),
+            ("confluence", s.confluence),
+            ("zone strength", s.zone_strength),
+            ("entry score", s.entry_score),
+            ("strategy", s.strategy),
             ("candle", _time(candle_time) if candle_time else None),
             ("signal id", signal_id),
             ("at", _time(event.at)),

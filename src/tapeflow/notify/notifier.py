@@ -34,7 +34,7 @@ from tenacity import (
     wait_exponential,
 )
 
-from tapeflow.bus.events import Event
+from tapeflow.model.events import Event
 from tapeflow.notify.coalesce import Coalescer, Digest
 from tapeflow.notify.messages import Notification, compose, render
 from tapeflow.notify.redact import add_secret, protect_loggers, redact

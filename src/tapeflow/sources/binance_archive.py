@@ -40,6 +40,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from tapeflow.model.symbols import SymbolKey
 from tapeflow.sources.csv_exact import exact_csv_batches
 from tapeflow.sources.epoch import epoch_array_to_ts
 from tapeflow.sources.identity import binance_futures_market, resolve_key
@@ -50,7 +51,6 @@ from tapeflow.sources.model import (
     SourceError,
     source_error,
 )
-from tapeflow.store.symbols import SymbolKey
 
 NAME_PATTERN = re.compile(
     r"^(?P<symbol>[A-Z0-9]+(?:_[A-Z0-9]+)?)-(?P<kind>trades|aggTrades)-"

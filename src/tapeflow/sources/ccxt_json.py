@@ -33,11 +33,11 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from tapeflow.model.symbols import SymbolKey
 from tapeflow.sources.decimals import floats_to_decimal_strings
 from tapeflow.sources.epoch import TS_TYPE
 from tapeflow.sources.identity import resolve_key
 from tapeflow.sources.model import ImportOptions, SourceBatch, SourceError, source_error
-from tapeflow.store.symbols import SymbolKey
 
 _AGG_KEYS = frozenset("apqflTm")
 _RAW_KEYS = frozenset({"id", "price", "qty", "time", "isBuyerMaker"})

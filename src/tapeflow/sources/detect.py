@@ -14,9 +14,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from tapeflow.model.symbols import SymbolKey
 from tapeflow.sources import binance_archive, ccxt_json, parquet_trades, tardis, ws_capture
 from tapeflow.sources.model import ImportOptions, SourceBatch, UnknownFormatError
-from tapeflow.store.symbols import SymbolKey
 
 _HEAD_BYTES = 4096
 

@@ -38,10 +38,11 @@ from tenacity import (
     wait_exponential,
 )
 
+from tapeflow.model.symbols import SymbolKey
 from tapeflow.sources.binance_archive import verify_zip
 from tapeflow.sources.importer import ImportSummary, import_paths
 from tapeflow.sources.model import SourceError
-from tapeflow.store import SymbolKey, TickStore
+from tapeflow.store import TickStore
 
 BASE_URL = "https://data.binance.vision"
 MARKET_PATHS = {"spot": "spot", "usdm": "futures/um", "coinm": "futures/cm"}

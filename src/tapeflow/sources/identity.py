@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tapeflow.model.symbols import InvalidSymbolError, SymbolKey, normalize_symbol
 from tapeflow.sources.model import ImportOptions, SymbolResolutionError
-from tapeflow.store.symbols import InvalidSymbolError, SymbolKey, normalize_symbol
 
 
 def binance_futures_market(symbol: str) -> str:
@@ -44,7 +44,7 @@ def resolve_key(
     symbol: str | None = None,
 ) -> SymbolKey:
     """The symbol key of ``path``: values found in the data win, options fill the rest;
-    the symbol is spelled by :func:`~tapeflow.store.symbols.normalize_symbol` (``--symbol
+    the symbol is spelled by :func:`~tapeflow.model.symbols.normalize_symbol` (``--symbol
     btcusdt`` is ``BTCUSDT``), exchange and market in lower case.
 
     Raises:

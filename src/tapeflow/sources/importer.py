@@ -34,6 +34,7 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
+from tapeflow.model.symbols import SymbolKey
 from tapeflow.sources.decimals import with_decimal_columns
 from tapeflow.sources.detect import Format, detect_format
 from tapeflow.sources.model import (
@@ -42,7 +43,7 @@ from tapeflow.sources.model import (
     SourceBatch,
     UnknownFormatError,
 )
-from tapeflow.store import AppendResult, SymbolKey, TickStore
+from tapeflow.store import AppendResult, TickStore
 
 
 @dataclass(slots=True)

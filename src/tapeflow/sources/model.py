@@ -1,7 +1,7 @@
 """What every reader hands to the importer: batches of raw ticks for one symbol.
 
 A reader turns one file into a stream of :class:`SourceBatch` objects. Each batch belongs to
-one :class:`~tapeflow.store.symbols.SymbolKey` and one id space, and carries
+one :class:`~tapeflow.model.symbols.SymbolKey` and one id space, and carries
 
 * ``table`` — a pyarrow table in the store's ``RAW_TICK_SCHEMA`` (``trade_id`` int64, ``ts``
   timestamp[us, UTC], ``price``/``quantity`` exact decimal strings, ``side`` aggressor side
@@ -20,7 +20,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from tapeflow.model.errors import TapeflowError
-from tapeflow.store.symbols import SymbolKey
+from tapeflow.model.symbols import SymbolKey
 
 #: Upper bound of rows per batch handed to the store.
 DEFAULT_BATCH_ROWS = 1_000_000

@@ -33,11 +33,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from tapeflow.model.symbols import SymbolKey
 from tapeflow.sources.decimals import floats_to_decimal_strings
 from tapeflow.sources.epoch import TS_TYPE, epoch_array_to_ts, epoch_unit_array_to_ts
 from tapeflow.sources.identity import resolve_key
 from tapeflow.sources.model import ImportOptions, SourceBatch, SourceError, source_error
-from tapeflow.store.symbols import SymbolKey
 
 NAUTILUS = frozenset({"timestamp", "trade_id", "price", "quantity", "buyer_maker"})
 FREQTRADE = frozenset({"timestamp", "id", "side", "price", "amount"})

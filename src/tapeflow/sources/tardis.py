@@ -24,11 +24,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from tapeflow.model.symbols import SymbolKey
 from tapeflow.sources.csv_exact import exact_csv_batches
 from tapeflow.sources.epoch import epoch_unit_array_to_ts
 from tapeflow.sources.identity import resolve_key
 from tapeflow.sources.model import ImportOptions, SourceBatch, SourceError, source_error
-from tapeflow.store.symbols import SymbolKey
 
 HEADER = "exchange,symbol,timestamp,local_timestamp,id,side,price,amount"
 BLOCK_SIZE = 32 << 20

@@ -28,10 +28,10 @@ from typing import IO
 import pyarrow as pa
 
 from tapeflow.model.errors import TapeflowError
+from tapeflow.model.symbols import SymbolKey
 from tapeflow.sources.epoch import TS_TYPE, epoch_to_us
 from tapeflow.sources.identity import binance_ws_market, resolve_key
 from tapeflow.sources.model import ImportOptions, SourceBatch, source_error
-from tapeflow.store.symbols import SymbolKey
 
 _TRADE_MARK = re.compile(r'"e"\s*:\s*"(trade|aggTrade)"|@(trade|aggTrade)"')
 _SYMBOL_MARK = re.compile(r'"s"\s*:\s*"([A-Za-z0-9_]+)"')

@@ -66,6 +66,7 @@ from tapeflow.execution.positions import ACTIVE, PositionBook
 from tapeflow.execution.resting import stop_key
 from tapeflow.execution.settings import RestingStopSettings
 from tapeflow.execution.stops import TrailingStopBook
+from tapeflow.model.symbols import SymbolKey
 from tapeflow.state.embedded import EmbeddedStore
 from tapeflow.state.models import Order, Position, utcnow
 from tapeflow.state.reconcile_plan import (
@@ -87,7 +88,6 @@ from tapeflow.state.reconcile_report import (
     describe_position,
 )
 from tapeflow.state.store import PositionStore
-from tapeflow.store.symbols import SymbolKey
 
 __all__ = ["STATE_NAME", "ReconcilePolicy", "ReconciliationReport", "reconcile"]
 

@@ -11,7 +11,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
 
-from tapeflow.bus import ReconciliationCompleted
+from tapeflow.model.events import ReconciliationCompleted
 from tapeflow.state.models import Order, Position
 
 DiscrepancyKind = Literal[

@@ -1,9 +1,8 @@
-"""The per-symbol tick store: symbol/path rules, schema migration from ``sql/``, the
+"""The per-symbol tick store: schema migration from ``sql/``, the
 connection pool, Arrow appends, gap ledger and quarantine."""
 
 from tapeflow.store.migrations import SchemaError
 from tapeflow.store.pool import ConnectionPool, PoolExhaustedError, PoolStats, UnknownSymbolError
-from tapeflow.store.symbols import InvalidSymbolError, SymbolKey
 from tapeflow.store.ticks import RAW_TICK_SCHEMA, AppendResult, TickSchemaError
 from tapeflow.store.tickstore import IdSpaceMismatchError, TickStore
 
@@ -12,11 +11,9 @@ __all__ = [
     "AppendResult",
     "ConnectionPool",
     "IdSpaceMismatchError",
-    "InvalidSymbolError",
     "PoolExhaustedError",
     "PoolStats",
     "SchemaError",
-    "SymbolKey",
     "TickSchemaError",
     "TickStore",
     "UnknownSymbolError",

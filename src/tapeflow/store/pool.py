@@ -34,7 +34,7 @@ from pathlib import Path
 import duckdb
 
 from tapeflow.model.errors import TapeflowError
-from tapeflow.store.symbols import SymbolKey
+from tapeflow.model.symbols import SymbolKey
 
 #: The hub's own (in-memory) database: what every lease sees after its file.
 HUB_DATABASE = "memory"

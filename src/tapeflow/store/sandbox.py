@@ -34,10 +34,10 @@ import duckdb
 import pyarrow as pa
 
 from tapeflow.model.errors import TapeflowError
+from tapeflow.model.symbols import SymbolKey
 from tapeflow.store.catalog import define_analytics
 from tapeflow.store.migrations import check_readable
 from tapeflow.store.pool import HUB_DATABASE
-from tapeflow.store.symbols import SymbolKey
 
 #: DuckDB options of a sandbox instance, set before anything is attached.
 SANDBOX_CONFIG: dict[str, Any] = {

@@ -12,11 +12,11 @@ import duckdb
 import pyarrow as pa
 
 from tapeflow.model.errors import TapeflowError
+from tapeflow.model.symbols import DB_FILENAME, MARKETS, InvalidSymbolError, SymbolKey
 from tapeflow.store.catalog import define_analytics
 from tapeflow.store.migrations import check_readable, migrate
 from tapeflow.store.pool import ConnectionPool, PoolStats
 from tapeflow.store.sandbox import open_sandbox, run_statement
-from tapeflow.store.symbols import DB_FILENAME, MARKETS, InvalidSymbolError, SymbolKey
 from tapeflow.store.ticks import AppendResult, append_ticks, conform
 
 log = logging.getLogger(__name__)

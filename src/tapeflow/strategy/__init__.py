@@ -1,9 +1,8 @@
 """tapeflow.strategy: the hierarchical regime → zone → cascade → bounce strategy.
 
-Modules (import what you need; this package file stays light so that importing
-:mod:`tapeflow.strategy.signal` does not pull in the engine):
+Modules (import what you need; this package file stays light). The ``TradeSignal`` it emits,
+what the execution chain consumes, is :mod:`tapeflow.model.signals`.
 
-* :mod:`~tapeflow.strategy.signal` — ``TradeSignal``, what the execution chain consumes;
 * :mod:`~tapeflow.strategy.levels`, :mod:`~tapeflow.strategy.confluence` — the rules, as
   pure functions over :mod:`~tapeflow.strategy.inputs`;
 * :mod:`~tapeflow.strategy.engine` — ``StrategyEngine``: per-symbol evaluation on each

@@ -12,11 +12,11 @@ from typing import Any
 
 import duckdb
 
-from tapeflow.store.symbols import SymbolKey
+from tapeflow.model.signals import TradeSignal
+from tapeflow.model.symbols import SymbolKey
 from tapeflow.strategy.inputs import Direction
 from tapeflow.strategy.jsonable import dumps, jsonable
 from tapeflow.strategy.levels import LEVELS, LevelResult
-from tapeflow.strategy.signal import TradeSignal
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,17 +34,14 @@ from decimal import Decimal
 import polars as pl
 
 from tapeflow.analytics.closed_candles import iter_candles
-from tapeflow.bus import (
-    CandleClosed,
-    ConnectionRestored,
-    EventBus,
-    SignalGenerated,
-    Subscription,
-)
+from tapeflow.bus import EventBus, Subscription
 from tapeflow.config.app import AppConfig
 from tapeflow.config.symbols import SymbolConfig
 from tapeflow.config.timeframes import timeframe_delta
-from tapeflow.store import SymbolKey, TickStore
+from tapeflow.model.events import CandleClosed, ConnectionRestored, SignalGenerated
+from tapeflow.model.signals import TradeSignal
+from tapeflow.model.symbols import SymbolKey
+from tapeflow.store import TickStore
 from tapeflow.strategy import reads
 from tapeflow.strategy.confluence import confluence, confluence_level
 from tapeflow.strategy.decision_log import Decision
@@ -58,7 +55,6 @@ from tapeflow.strategy.levels import (
     regime_level,
     zone_level,
 )
-from tapeflow.strategy.signal import TradeSignal
 from tapeflow.strategy.writer import DecisionWriter
 
 log = logging.getLogger(__name__)

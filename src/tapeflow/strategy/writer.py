@@ -15,7 +15,8 @@ import logging
 import threading
 from collections import defaultdict
 
-from tapeflow.store import SymbolKey, TickStore
+from tapeflow.model.symbols import SymbolKey
+from tapeflow.store import TickStore
 from tapeflow.strategy.decision_log import Decision, write_decisions
 
 log = logging.getLogger(__name__)

@@ -1,8 +1,8 @@
-"""Event types published on the :class:`~tapeflow.bus.EventBus`.
+"""Event payloads published on the :class:`~tapeflow.bus.EventBus`.
 
 Events are small frozen dataclasses. Prices and quantities are :class:`~decimal.Decimal`;
 times are timezone-aware UTC :class:`~datetime.datetime`. Symbols are
-:class:`~tapeflow.store.symbols.SymbolKey`.
+:class:`~tapeflow.model.symbols.SymbolKey`.
 """
 
 from __future__ import annotations
@@ -10,9 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
 
-from tapeflow.store.symbols import SymbolKey
+from tapeflow.model.signals import TradeSignal
+from tapeflow.model.symbols import SymbolKey
+from tapeflow.model.ticks import TradeTick
 
 
 def _now() -> datetime:
@@ -24,29 +25,6 @@ class Event:
     """Base of every event; ``at`` is when it was created (UTC)."""
 
     at: datetime = field(default_factory=_now)
-
-
-@dataclass(frozen=True, slots=True)
-class TradeTick:
-    """One exchange trade (time & sales print).
-
-    Attributes:
-        key: the symbol it belongs to.
-        trade_id: exchange trade id (raw or aggregate, see the store's ``id_space``).
-        ts: exchange trade time, UTC.
-        price: quote per base unit, exact.
-        quantity: base quantity, exact.
-        side: aggressor (taker) side, ``"buy"`` or ``"sell"``.
-        trade_type: Binance USD-M ``X`` (``MARKET``, ``INSURANCE_FUND``, ``ADL``, ``NA``) or None.
-    """
-
-    key: SymbolKey
-    trade_id: int
-    ts: datetime
-    price: Decimal
-    quantity: Decimal
-    side: str
-    trade_type: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -95,9 +73,9 @@ class GapDetected(Event):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SignalGenerated(Event):
-    """The strategy emitted a trade signal (a ``tapeflow.strategy`` signal object)."""
+    """The strategy emitted a trade signal."""
 
-    signal: Any
+    signal: TradeSignal
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

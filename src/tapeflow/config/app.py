@@ -56,7 +56,8 @@ class AppConfig(Section):
 
         Raises:
             pydantic.ValidationError: a market live ingest does not support (see
-                :data:`tapeflow.ingest.settings.SUPPORTED_FEEDS`).
+                :data:`tapeflow.ingest.settings.SUPPORTED_FEEDS`, read from the venue
+                registry; the message names the missing capability).
         """
         groups: dict[tuple[str, str], list[str]] = {}
         for s in self.enabled_symbols:

@@ -1,9 +1,10 @@
 """The live exchange adapter: :class:`~tapeflow.execution.exchange.Exchange` over
 ``ccxt.async_support``.
 
-One adapter serves one venue (exchange + market: ``binance/spot``, ``binance/usdm``,
-``bybit/spot``, ``bybit/linear``, ``hyperliquid/perp``); which ccxt class and market types
-it loads is a constructor choice (:data:`VENUES`), not special code. Per adapter:
+One adapter serves one venue market with the ``trading`` capability in the registry
+(:data:`tapeflow.venues.VENUES`: ``binance/spot``, ``binance/usdm``, ``bybit/spot``,
+``bybit/linear``, ``hyperliquid/perp``); which ccxt class and market types it loads comes
+from the venue's descriptor, not special code. Per adapter:
 
 * **markets** are loaded with the fewest calls — only the venue's market types, no currency
   or margin-pair endpoints (Binance: ``/api/v3/exchangeInfo`` *or*
@@ -13,9 +14,9 @@ it loads is a constructor choice (:data:`VENUES`), not special code. Per adapter
   order below the minimum notional, is refused before anything is sent; ccxt runs with
   ``number = str`` so every amount it returns is an exact decimal string;
 * **retries**: network errors, timeouts, rate limits (HTTP 429/418, honouring
-  ``Retry-After``) and exchange-unavailable errors (5xx, Binance's "status unknown" codes)
-  are retried with exponential backoff (tenacity); invalid orders, insufficient funds and
-  authentication errors never are;
+  ``Retry-After``) and exchange-unavailable errors (5xx, the venue's "status unknown" codes,
+  :attr:`tapeflow.venues.venue.Venue.errors`) are retried with exponential backoff
+  (tenacity); invalid orders, insufficient funds and authentication errors never are;
 * **circuit breaker**: consecutive failures of the kind above open it
   (:mod:`tapeflow.execution.breaker`);
 * **fees**: a filled (or partly filled) order whose answer carries no commission (Binance
@@ -76,47 +77,12 @@ from tapeflow.execution.markets import MarketRules, to_decimal
 from tapeflow.execution.settings import BreakerSettings, RetrySettings
 from tapeflow.model.symbols import InvalidSymbolError, SymbolKey
 from tapeflow.state.models import OrderStatus
+from tapeflow.venues import Capability, MarketSpec, Venue, require
+from tapeflow.venues.errors import ErrorKind
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 ZERO = Decimal(0)
-
-#: Binance codes meaning "the request may or may not have been executed".
-STATUS_UNKNOWN_CODES = frozenset({-1000, -1001, -1006, -1007, -1008})
-#: Codes of a rejected duplicate client order id (spot -2010 "Duplicate order sent.",
-#: USD-M -4116 "ClientOrderId is duplicated.").
-DUPLICATE_CODES = frozenset({-4116})
-DUPLICATE_MESSAGES = ("Duplicate order sent.", "ClientOrderId is duplicated.")
-INSUFFICIENT_CODES = frozenset({-2018, -2019})
-
-
-@dataclass(frozen=True, slots=True)
-class Venue:
-    """How one tapeflow venue maps onto ccxt.
-
-    Attributes:
-        exchange, market: tapeflow names (``SymbolKey.exchange/market``).
-        ccxt_id: the ``ccxt.async_support`` class.
-        market_types: ccxt ``fetchMarkets`` types to load.
-        default_type: ccxt ``defaultType`` (routes balance/positions/orders).
-        contract: futures/perpetuals (margin, leverage, positions).
-    """
-
-    exchange: str
-    market: str
-    ccxt_id: str
-    market_types: tuple[str, ...]
-    default_type: str
-    contract: bool
-
-
-VENUES: dict[tuple[str, str], Venue] = {
-    ("binance", "spot"): Venue("binance", "spot", "binance", ("spot",), "spot", False),
-    ("binance", "usdm"): Venue("binance", "usdm", "binance", ("linear",), "swap", True),
-    ("bybit", "spot"): Venue("bybit", "spot", "bybit", ("spot",), "spot", False),
-    ("bybit", "linear"): Venue("bybit", "linear", "bybit", ("linear",), "swap", True),
-    ("hyperliquid", "perp"): Venue("hyperliquid", "perp", "hyperliquid", ("swap",), "swap", True),
-}
 
 
 @dataclass(frozen=True)
@@ -180,7 +146,8 @@ class CcxtExchange:
     """A live venue through ccxt; see the module docstring.
 
     Build it with :meth:`create`. Args (of the constructor, for tests and composition):
-        venue: the venue mapping.
+        venue: the venue (registry descriptor).
+        market: its market traded here (must have the ``trading`` capability).
         client: a configured ``ccxt.async_support`` exchange.
         retry, breaker_settings: retry and circuit-breaker parameters.
         credentials: used only to scrub their values from messages.
@@ -189,6 +156,7 @@ class CcxtExchange:
     def __init__(
         self,
         venue: Venue,
+        market: str,
         client: ccxt_async.Exchange,
         *,
         retry: RetrySettings | None = None,
@@ -196,7 +164,8 @@ class CcxtExchange:
         credentials: Credentials | None = None,
     ) -> None:
         self.venue = venue
-        self.name = f"{venue.exchange}/{venue.market}"
+        self.spec: MarketSpec = venue.require(market, Capability.TRADING)
+        self.name = f"{venue.name}/{market}"
         self.client = client
         self.retry = retry or RetrySettings()
         bs = breaker_settings or BreakerSettings()
@@ -240,15 +209,13 @@ class CcxtExchange:
             options: extra ccxt ``options`` merged over the defaults.
 
         Raises:
-            ValueError: unknown venue. CredentialsMissing: credentials required but absent
-                (the message names the environment variables, never values).
+            VenueCapabilityError (a ValueError): unknown venue, or no trading on it in the
+                registry (the message names the capability).
+            CredentialsMissing: credentials required but absent (the message names the
+                environment variables, never values).
         """
-        venue = VENUES.get((exchange, market))
-        if venue is None:
-            raise ValueError(
-                f"unknown venue {exchange}/{market}; known: "
-                + ", ".join(f"{e}/{m}" for e, m in VENUES)
-            )
+        venue = require(exchange, market, Capability.TRADING)
+        spec = venue.markets[market]
         creds = credentials if credentials is not None else Credentials.from_env(exchange)
         if require_credentials and not creds.ccxt_config():
             prefix = re.sub(r"[^A-Z0-9]", "_", exchange.upper())
@@ -263,10 +230,10 @@ class CcxtExchange:
             "enableRateLimit": True,
             "timeout": timeout_ms,
             "options": {
-                "fetchMarkets": {"types": list(venue.market_types)},
+                "fetchMarkets": {"types": list(spec.ccxt_types)},
                 "fetchCurrencies": False,
                 "fetchMargins": False,
-                "defaultType": venue.default_type,
+                "defaultType": spec.ccxt_default_type,
                 "warnOnFetchOpenOrdersWithoutSymbol": False,
                 **(options or {}),
             },
@@ -276,7 +243,7 @@ class CcxtExchange:
         if api_base_url is not None:
             base = api_base_url.rstrip("/")
             client.urls["api"] = _rebase(client.urls["api"], base)
-        return cls(venue, client, retry=retry, breaker_settings=breaker, credentials=creds)
+        return cls(venue, market, client, retry=retry, breaker_settings=breaker, credentials=creds)
 
     # -- plumbing ------------------------------------------------------------------------
 
@@ -284,21 +251,25 @@ class CcxtExchange:
         text = str(exc)
         msg = scrub(f"{self.name}: {type(exc).__name__}: {text}", self._secrets)
         code = exchange_error_code(text)
-        if isinstance(exc, cx.OrderNotFound) or code == -2013:
+        known = self.venue.errors.classify(code, text)
+        if isinstance(exc, cx.OrderNotFound) or known is ErrorKind.NOT_FOUND:
             return OrderNotFound(msg, kind="not_found", code=code)
-        if code in DUPLICATE_CODES or any(m in text for m in DUPLICATE_MESSAGES):
+        if known is ErrorKind.DUPLICATE:
             return DuplicateClientOrderId(msg, kind="duplicate", code=code)
-        if isinstance(exc, (cx.DDoSProtection, cx.RateLimitExceeded)) or code == -1003:
+        if (
+            isinstance(exc, (cx.DDoSProtection, cx.RateLimitExceeded))
+            or known is ErrorKind.RATE_LIMIT
+        ):
             return TransientExchangeError(
                 msg, kind="rate_limit", code=code, retry_after_s=self._retry_after()
             )
         if isinstance(exc, cx.RequestTimeout):
             return TransientExchangeError(msg, kind="timeout", code=code)
-        if isinstance(exc, cx.ExchangeNotAvailable) or code in STATUS_UNKNOWN_CODES:
+        if isinstance(exc, cx.ExchangeNotAvailable) or known is ErrorKind.STATUS_UNKNOWN:
             return TransientExchangeError(msg, kind="unavailable", code=code)
         if isinstance(exc, (cx.NetworkError, cx.BadResponse)):
             return TransientExchangeError(msg, kind="network", code=code)
-        if isinstance(exc, cx.InsufficientFunds) or code in INSUFFICIENT_CODES:
+        if isinstance(exc, cx.InsufficientFunds) or known is ErrorKind.INSUFFICIENT_FUNDS:
             return OrderRejected(msg, kind="insufficient_funds", code=code)
         if isinstance(exc, cx.AuthenticationError):
             return OrderRejected(msg, kind="auth", code=code)
@@ -377,13 +348,13 @@ class CcxtExchange:
         mode = getattr(self.client, "precisionMode", 4)
         rules: dict[SymbolKey, MarketRules] = {}
         for m in markets.values():
-            if self.venue.contract:
+            if self.spec.contract:
                 if not (m.get("contract") and m.get("linear")):
                     continue
             elif not m.get("spot"):
                 continue
             try:
-                key = SymbolKey(self.venue.exchange, self.venue.market, m["id"])
+                key = SymbolKey(self.venue.name, self.spec.name, m["id"])
                 rules[key] = MarketRules.from_ccxt(key, m, precision_mode=mode)
             except (InvalidSymbolError, ValueError) as exc:
                 log.debug("%s: market %s skipped: %s", self.name, m.get("id"), exc)
@@ -573,9 +544,9 @@ class CcxtExchange:
     async def fetch_open_orders(self, key: SymbolKey | None = None) -> list[OrderUpdate]:
         """Open orders (plain and, on contract markets, conditional), all or of one symbol."""
         symbol = self.market(key).ccxt_symbol if key is not None else None
-        params = {"type": self.venue.default_type}
+        params = {"type": self.spec.ccxt_default_type}
         raws = list(await self._call(self.client.fetch_open_orders, symbol, None, None, params))
-        if self.venue.contract:
+        if self.spec.contract:
             raws += await self._call(
                 self.client.fetch_open_orders, symbol, None, None, {**params, "trigger": True}
             )
@@ -605,7 +576,7 @@ class CcxtExchange:
 
     async def fetch_positions(self) -> list[ExchangePosition]:
         """Open futures positions (spot: empty)."""
-        if not self.venue.contract:
+        if not self.spec.contract:
             return []
         raws = await self._call(self.client.fetch_positions)
         out = []
@@ -635,9 +606,9 @@ class CcxtExchange:
     # -- user-data stream ----------------------------------------------------------------
 
     def _listen_key_calls(self) -> tuple[Callable[..., Awaitable[Any]], ...]:
-        if self.venue.exchange != "binance" or self.venue.market not in ("spot", "usdm"):
+        if not self.venue.supports(self.spec.name, Capability.USER_STREAM):
             raise OrderRejected(f"{self.name}: no user-data stream", kind="invalid_order")
-        if self.venue.market == "spot":  # POST/PUT /api/v3/userDataStream (API-key header)
+        if self.spec.name == "spot":  # POST/PUT /api/v3/userDataStream (API-key header)
             return (self.client.publicPostUserDataStream, self.client.publicPutUserDataStream)
         return (self.client.fapiPrivatePostListenKey, self.client.fapiPrivatePutListenKey)
 
@@ -667,7 +638,7 @@ class CcxtExchange:
             as :meth:`create_listen_key` (an expired key: OrderRejected, code -1125).
         """
         _, keep = self._listen_key_calls()
-        params = {"listenKey": listen_key} if self.venue.market == "spot" else {}
+        params = {"listenKey": listen_key} if self.spec.name == "spot" else {}
         await self._call(keep, params)
 
     async def close(self) -> None:

@@ -33,9 +33,13 @@ from pydantic import (
 
 from tapeflow.model.errors import TapeflowError
 from tapeflow.model.symbols import InvalidSymbolError, SymbolKey
+from tapeflow.venues import VENUES, Capability, VenueCapabilityError, markets_with, require
 
-#: Feeds ingest can run: (exchange, market). Bybit is not supported yet (see the README).
-SUPPORTED_FEEDS: frozenset[tuple[str, str]] = frozenset({("binance", "spot"), ("binance", "usdm")})
+#: Feeds ingest can run: every (exchange, market) with a live feed in the venue registry
+#: (:data:`tapeflow.venues.VENUES`): Binance spot and USD-M.
+SUPPORTED_FEEDS: tuple[tuple[str, str], ...] = tuple(markets_with(Capability.LIVE_FEED))
+_FEED_EXCHANGES = tuple(dict.fromkeys(e for e, _ in SUPPORTED_FEEDS))
+_FEED_MARKETS = tuple(dict.fromkeys(m for _, m in SUPPORTED_FEEDS))
 
 
 class _Model(BaseModel):
@@ -58,7 +62,9 @@ class FeedSpec(_Model):
     """One live feed: an exchange market and its symbols.
 
     Attributes:
-        exchange: ``"binance"``.
+        exchange: a venue with a live feed (:data:`SUPPORTED_FEEDS`; ``"binance"``). A
+            venue market the registry knows without a live feed (``bybit/linear``) is
+            refused naming the missing capability.
         market: ``"spot"`` or ``"usdm"`` (USD-M perpetual futures).
         symbols: native symbols, upper case (``BTCUSDT``); at least one, no repeats.
         ws_url: replaces the exchange's WebSocket base address for this feed (e.g. a local
@@ -66,8 +72,23 @@ class FeedSpec(_Model):
         rest_url: replaces the REST base address for this feed's gap recovery.
     """
 
-    exchange: Literal["binance"] = "binance"
-    market: Literal["spot", "usdm"]
+    exchange: Literal[_FEED_EXCHANGES] = _FEED_EXCHANGES[0]  # type: ignore[valid-type]
+    market: Literal[_FEED_MARKETS]  # type: ignore[valid-type]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _has_live_feed(cls, data: object) -> object:
+        if isinstance(data, dict):
+            exchange = data.get("exchange", _FEED_EXCHANGES[0])
+            market = data.get("market")
+            venue = VENUES.get(exchange) if isinstance(exchange, str) else None
+            if venue is not None and isinstance(market, str) and market in venue.markets:
+                try:
+                    require(exchange, market, Capability.LIVE_FEED)
+                except VenueCapabilityError as exc:
+                    raise ValueError(str(exc)) from None
+        return data
+
     symbols: tuple[str, ...] = Field(min_length=1)
     ws_url: str | None = None
     rest_url: str | None = None

@@ -1,0 +1,55 @@
+"""Binance: spot, USD-M and COIN-M, everything tapeflow knows that is Binance-specific.
+
+The descriptor :data:`BINANCE` is plain data; the implementations are modules of this
+package, imported when used (:meth:`tapeflow.venues.venue.Venue.implementation`):
+``errors`` (error-code map).
+"""
+
+from __future__ import annotations
+
+from tapeflow.venues.binance.errors import BINANCE_ERRORS
+from tapeflow.venues.venue import Capability, IdModel, MarketSpec, Venue
+
+_C = Capability
+
+BINANCE = Venue(
+    name="binance",
+    markets={
+        "spot": MarketSpec(
+            "spot",
+            frozenset(
+                {
+                    _C.STORE,
+                    _C.LIVE_FEED,
+                    _C.REST_RECOVERY,
+                    _C.ARCHIVE,
+                    _C.TRADING,
+                    _C.USER_STREAM,
+                }
+            ),
+            ccxt_types=("spot",),
+            ccxt_default_type="spot",
+        ),
+        "usdm": MarketSpec(
+            "usdm",
+            frozenset(
+                {
+                    _C.STORE,
+                    _C.LIVE_FEED,
+                    _C.REST_RECOVERY,
+                    _C.ARCHIVE,
+                    _C.TRADING,
+                    _C.USER_STREAM,
+                }
+            ),
+            ccxt_types=("linear",),
+            ccxt_default_type="swap",
+            contract=True,
+        ),
+        "coinm": MarketSpec("coinm", frozenset({_C.STORE, _C.ARCHIVE}), contract=True),
+    },
+    id_models={"trade": IdModel.CONTIGUOUS, "agg_trade": IdModel.AGGREGATE_RANGES},
+    ccxt_id="binance",
+    errors=BINANCE_ERRORS,
+    package="tapeflow.venues.binance",
+)

@@ -155,7 +155,6 @@ class StatusLine:
         self._first_equity: dict[str, Decimal] = {}
         self._replay = replay
         self._last = (time.monotonic(), 0)
-        self.last_tick_ts: dict[str, Any] = {}
 
     async def render(self) -> str:
         now, n = time.monotonic(), self._counter()

@@ -60,7 +60,6 @@ class CircuitBreaker:
         self._failures = 0
         self._opened_at = 0.0
         self._trial_in_flight = False
-        self.times_opened = 0
 
     @property
     def state(self) -> BreakerState:
@@ -116,7 +115,6 @@ class CircuitBreaker:
 
     def _open(self, reason: str) -> None:
         self._opened_at = self._clock()
-        self.times_opened += 1
         self._set("open", reason)
 
     def _set(self, new: BreakerState, reason: str) -> None:

@@ -9,7 +9,7 @@ exchange's own rules (Binance ``exchangeInfo`` filters ``LOT_SIZE``, ``PRICE_FIL
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
+from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
 from tapeflow.model.symbols import SymbolKey
@@ -70,11 +70,6 @@ class MarketRules:
         """``quantity`` rounded DOWN to a multiple of :attr:`amount_step`."""
         steps = (quantity / self.amount_step).to_integral_value(rounding=ROUND_DOWN)
         return (steps * self.amount_step).quantize(self.amount_step)
-
-    def round_price(self, price: Decimal) -> Decimal:
-        """``price`` rounded to the nearest :attr:`price_tick` (ties to even)."""
-        steps = (price / self.price_tick).to_integral_value(rounding=ROUND_HALF_EVEN)
-        return (steps * self.price_tick).quantize(self.price_tick)
 
     def notional(self, quantity: Decimal, price: Decimal) -> Decimal:
         """Quote value of ``quantity`` at ``price``."""

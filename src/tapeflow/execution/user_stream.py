@@ -144,7 +144,6 @@ class UserStream:
         self.connects = 0  # successful connections (status and tests)
         self.events = 0  # settling order events handled
         self._task: asyncio.Task | None = None
-        self._session: aiohttp.ClientSession | None = None
 
     def start(self) -> asyncio.Task:
         """Run the stream in a task (idempotent)."""
@@ -170,7 +169,6 @@ class UserStream:
             before_sleep=self._log_retry,
         )
         async with aiohttp.ClientSession() as session:
-            self._session = session
             async for attempt in retrying:
                 with attempt:
                     await self._connect_once(session)

@@ -34,17 +34,6 @@ def missing_ranges(store: TickStore, key: SymbolKey, lo: int, hi: int) -> list[t
     return [(int(a), int(b)) for a, b in rows]
 
 
-def count_stored(store: TickStore, key: SymbolKey, lo: int, hi: int) -> int:
-    """Number of stored ids in ``lo..hi``."""
-    try:
-        with store.connection(key) as con:
-            return con.execute(
-                "SELECT count(*) FROM ticks WHERE trade_id BETWEEN ? AND ?", [lo, hi]
-            ).fetchall()[0][0]
-    except UnknownSymbolError:
-        return 0
-
-
 def open_gaps(store: TickStore, key: SymbolKey) -> list[tuple[int, int, str | None]]:
     """Ledger rows of ``key`` still ``detected`` (not repaired by an earlier run):
     ``(first_missing_id, last_missing_id, reason)``."""

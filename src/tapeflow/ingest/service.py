@@ -132,14 +132,12 @@ class IngestService:
         self._stopping = False
         self._tasks: set[asyncio.Task] = set()
         self._deadlines: set[asyncio.Task] = set()
-        self.events_published = 0
 
     # -- events --------------------------------------------------------------------------
 
     def _publish(self, event: Event) -> None:
         if self.bus is None:
             return
-        self.events_published += 1
         self._spawn(self.bus.publish(event), f"publish:{type(event).__name__}")
 
     def _spawn(self, coro, name: str) -> asyncio.Task:

@@ -305,12 +305,6 @@ class ConnectionPool:
                 evictions=self._evictions,
             )
 
-    def checkpoint(self) -> None:
-        """Write every attached database's WAL into its file."""
-        with self._cond:
-            for alias in list(self._entries):
-                self._hub.execute(f'CHECKPOINT "{alias}"')
-
     def close(self) -> None:
         """Detach every database (checkpointing it) and close the hub. Idempotent.
 

@@ -130,11 +130,6 @@ def write_decisions(con: duckdb.DuckDBPyConnection, decisions: Sequence[Decision
     )
 
 
-def write_decision(con: duckdb.DuckDBPyConnection, d: Decision) -> None:
-    """Append one decision; see :func:`write_decisions`."""
-    write_decisions(con, [d])
-
-
 #: Columns of :func:`read_decisions` rows.
 LOG_COLUMNS: tuple[str, ...] = _COLUMNS
 

@@ -25,7 +25,6 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -456,15 +455,6 @@ class StrategyEngine:
     def close(self) -> None:
         """Stop the background writer and write everything queued."""
         self.writer.close()
-
-    def evaluate_all(self, candle_time: datetime, *, threads: int = 1) -> list[Decision]:
-        """Evaluate every symbol whose fastest candle opens at ``candle_time`` (a full pass).
-        ``threads`` > 1 evaluates symbols in parallel (DuckDB releases the GIL in queries)."""
-        keys = list(self._rt)
-        if threads <= 1:
-            return [self.evaluate(k, candle_time) for k in keys]
-        with ThreadPoolExecutor(threads) as pool:
-            return list(pool.map(lambda k: self.evaluate(k, candle_time), keys))
 
     # ------------------------------------------------------------------ the bus
 

@@ -42,7 +42,6 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT), str(ROOT / "src")]
 
 from tapeflow.execution.engine import ExecutionEngine  # noqa: E402
-from tapeflow.execution.exchange import OrderRequest  # noqa: E402
 from tapeflow.execution.paper import PaperExchange  # noqa: E402
 from tapeflow.execution.settings import (  # noqa: E402
     DrawdownLevels,
@@ -52,6 +51,7 @@ from tapeflow.execution.settings import (  # noqa: E402
     RiskSettings,
 )
 from tapeflow.execution.stops import TrailingStopBook  # noqa: E402
+from tapeflow.model.orders import OrderRequest  # noqa: E402
 from tapeflow.model.signals import TradeSignal  # noqa: E402
 from tapeflow.model.symbols import SymbolKey  # noqa: E402
 from tapeflow.model.ticks import TradeTick  # noqa: E402

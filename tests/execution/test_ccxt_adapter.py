@@ -26,8 +26,8 @@ from tapeflow.execution.errors import (
     OrderStatusUnknown,
     TransientExchangeError,
 )
-from tapeflow.execution.exchange import OrderRequest
 from tapeflow.execution.settings import BreakerSettings, RetrySettings
+from tapeflow.model.orders import OrderRequest
 from tapeflow.model.symbols import SymbolKey
 from tests.execution.support import real_ticks
 from tests.servers.binance_rest import STATS_KEY, make_app, running_server

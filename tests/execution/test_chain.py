@@ -19,7 +19,7 @@ from tapeflow.model.events import (
     SignalGenerated,
     TradeTickReceived,
 )
-from tapeflow.state.models import Position
+from tapeflow.model.records import Position
 from tests.execution.engine_support import BTC, ETH, drain, make_rig
 from tests.execution.support import real_ticks, signal
 

@@ -21,7 +21,7 @@ from tapeflow.model.events import (
     PositionClosed,
     StopAllTrading,
 )
-from tapeflow.state.models import Order, Position
+from tapeflow.model.records import Order, Position
 from tests.execution.engine_support import BTC, ETH, Clock, drain, make_rig
 from tests.execution.support import real_ticks, signal
 
@@ -325,7 +325,7 @@ async def test_entry_sent_before_its_position_was_recorded_is_rebuilt(open_store
     """Only the order record precedes the send; if the process dies before the position
     is recorded, the restart rebuilds the position from the order and resolves the order
     by client order id."""
-    from tapeflow.execution.exchange import OrderRequest
+    from tapeflow.model.orders import OrderRequest
     from tests.execution.engine_support import make_paper
 
     store = open_store()

@@ -9,9 +9,9 @@ from decimal import Decimal
 import pytest
 
 from tapeflow.execution.errors import DuplicateClientOrderId, OrderRejected
-from tapeflow.execution.exchange import OrderRequest
 from tapeflow.execution.paper import PaperExchange
 from tapeflow.execution.statefile import JsonStateFile
+from tapeflow.model.orders import OrderRequest
 from tapeflow.model.symbols import SymbolKey
 from tests.execution.support import market_rules, real_ticks
 

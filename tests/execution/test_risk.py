@@ -12,7 +12,7 @@ from tapeflow.execution.risk import STATE_NAME, PortfolioRisk, RiskLevel, next_u
 from tapeflow.execution.settings import DrawdownLevels, ExecutionSettings, RiskSettings
 from tapeflow.execution.statefile import JsonStateFile
 from tapeflow.model.events import CircuitBreakerTripped
-from tapeflow.state.models import Position
+from tapeflow.model.records import Position
 
 T0 = datetime(2024, 8, 8, 9, 30, tzinfo=UTC)
 

@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from tapeflow.execution.client_ids import client_order_id
-from tapeflow.state.models import Order, Position
+from tapeflow.model.records import Order, Position
 
 #: The reconciliation clock in these tests (UTC).
 T0 = datetime(2024, 8, 9, 0, 5, 0, tzinfo=UTC)

@@ -12,8 +12,8 @@ import pytest
 from rich.console import Console
 
 from tapeflow.bus import EventBus
-from tapeflow.execution.exchange import OrderRequest
 from tapeflow.model.events import ReconciliationCompleted
+from tapeflow.model.orders import OrderRequest
 from tapeflow.model.symbols import SymbolKey
 from tapeflow.notify import Notifier, NotifySettings, subscribe
 from tapeflow.notify.messages import render

@@ -7,8 +7,8 @@ from __future__ import annotations
 from decimal import ROUND_CEILING, Decimal
 
 from tapeflow.execution.client_ids import client_order_id
-from tapeflow.execution.exchange import OrderRequest
 from tapeflow.execution.settings import RestingStopSettings
+from tapeflow.model.orders import OrderRequest
 from tapeflow.model.symbols import SymbolKey
 from tapeflow.state.reconcile import reconcile
 from tests.reconcile.records import T0, position

@@ -10,7 +10,7 @@ from decimal import Decimal
 
 import pytest
 
-from tapeflow.state.models import Order
+from tapeflow.model.records import Order
 from tests.notify.mail_server import MailServer
 from tests.reconcile.records import position
 from tests.reconcile.run_process import (

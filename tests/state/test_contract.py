@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from tapeflow.state.models import (
+from tapeflow.model.records import (
     ORDER_STATUSES,
     ORDER_TRANSITIONS,
     POSITION_STATUSES,

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from tapeflow.model.records import Position
 from tapeflow.state.embedded import SCHEMA_VERSION, EmbeddedStore
-from tapeflow.state.models import Position
 from tests.support.paths import REPO_ROOT
 
 WRITER = textwrap.dedent(
@@ -23,7 +23,7 @@ WRITER = textwrap.dedent(
     import sys
     from decimal import Decimal
     from tapeflow.state.embedded import EmbeddedStore
-    from tapeflow.state.models import Position
+    from tapeflow.model.records import Position
 
     store = EmbeddedStore(sys.argv[1])
     i = 0

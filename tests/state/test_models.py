@@ -11,8 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from tapeflow.state.codec import decimal_text, decode_state, encode_state
-from tapeflow.state.models import (
+from tapeflow.model.records import (
     ORDER_TRANSITIONS,
     POSITION_TRANSITIONS,
     TERMINAL_ORDER_STATUSES,
@@ -21,6 +20,7 @@ from tapeflow.state.models import (
     apply_position_transition,
     status_filter,
 )
+from tapeflow.state.codec import decimal_text, decode_state, encode_state
 
 T0 = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
 

@@ -28,12 +28,12 @@ swing joins candles across a break. Indicator math runs in Float64; pattern *bou
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
 import polars as pl
 
+from tapeflow.model.candles import Candle
 from tapeflow.model.errors import TapeflowError
 
 PRICE_COLUMNS = ("open", "high", "low", "close")
@@ -44,37 +44,6 @@ DEFAULT_PRICE_DTYPE = pl.Decimal(38, 8)
 
 class CandleFrameError(TapeflowError, ValueError):
     """The candle frame does not satisfy the closed-candle contract."""
-
-
-@dataclass(frozen=True, slots=True)
-class Candle:
-    """One closed candle; prices exact. ``open_time`` is the interval start (UTC)."""
-
-    open_time: datetime
-    open: Decimal
-    high: Decimal
-    low: Decimal
-    close: Decimal
-
-    @property
-    def range(self) -> Decimal:
-        """high - low (quote units)."""
-        return self.high - self.low
-
-    @property
-    def body(self) -> Decimal:
-        """|close - open| (quote units)."""
-        return abs(self.close - self.open)
-
-    @property
-    def bullish(self) -> bool:
-        """close > open."""
-        return self.close > self.open
-
-    @property
-    def bearish(self) -> bool:
-        """close < open."""
-        return self.close < self.open
 
 
 def closed_candles(candles: pl.DataFrame, as_of: datetime | None = None) -> pl.DataFrame:

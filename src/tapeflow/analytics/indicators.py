@@ -61,7 +61,8 @@ from datetime import datetime
 import numpy as np
 import polars as pl
 
-from tapeflow.analytics.closed_candles import Candle, closed_candles, float_prices, segments
+from tapeflow.analytics.closed_candles import closed_candles, float_prices, segments
+from tapeflow.model.candles import Candle
 
 _BLOCK = 8192  # windows per block in the vectorised rolling statistics (bounds memory)
 

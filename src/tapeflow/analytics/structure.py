@@ -40,7 +40,6 @@ import polars as pl
 
 from tapeflow.analytics.closed_candles import (
     DEFAULT_PRICE_DTYPE,
-    Candle,
     closed_candles,
     iter_candles,
     price_dtype,
@@ -48,6 +47,7 @@ from tapeflow.analytics.closed_candles import (
     segments,
 )
 from tapeflow.analytics.price_ladder import PriceLadder
+from tapeflow.model.candles import Candle
 
 SwingKind = Literal["high", "low"]
 BreakDirection = Literal["up", "down"]

@@ -56,7 +56,6 @@ import polars as pl
 
 from tapeflow.analytics.closed_candles import (
     DEFAULT_PRICE_DTYPE,
-    Candle,
     closed_candles,
     iter_candles,
     price_dtype,
@@ -65,6 +64,7 @@ from tapeflow.analytics.closed_candles import (
 )
 from tapeflow.analytics.indicators import atr_series
 from tapeflow.analytics.price_ladder import PriceLadder
+from tapeflow.model.candles import Candle
 
 ZoneType = Literal["demand", "supply"]
 ZoneStatus = Literal["fresh", "tested", "broken"]

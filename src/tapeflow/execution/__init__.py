@@ -6,7 +6,8 @@
 Modules, one concept each:
 
 * :mod:`~tapeflow.execution.settings` — ``RiskSettings``, ``ExecutionSettings``;
-* :mod:`~tapeflow.execution.exchange` — the ``Exchange`` interface and its records;
+* :mod:`~tapeflow.execution.exchange` — the ``Exchange`` interface (its records are
+  :mod:`tapeflow.model.orders`);
 * :mod:`~tapeflow.execution.paper` — the paper exchange (next-trade fills; protective exits
   at the trade that reached their level);
 * :mod:`~tapeflow.execution.ccxt_adapter` — the live adapter (imported on demand: ccxt
@@ -35,13 +36,7 @@ from tapeflow.execution.errors import (
     OrderStatusUnknown,
     TransientExchangeError,
 )
-from tapeflow.execution.exchange import (
-    Balance,
-    Exchange,
-    ExchangePosition,
-    OrderRequest,
-    OrderUpdate,
-)
+from tapeflow.execution.exchange import Exchange
 from tapeflow.execution.handlers import build_chain
 from tapeflow.execution.markets import MarketRules
 from tapeflow.execution.orders import OrderManager
@@ -61,7 +56,6 @@ from tapeflow.execution.stops import ExitKind, StopTrigger, TrailingStop, Traili
 from tapeflow.execution.targets import take_profit_price
 
 __all__ = [
-    "Balance",
     "BreakerSettings",
     "ChainResult",
     "CircuitBreaker",
@@ -70,7 +64,6 @@ __all__ = [
     "DrawdownLevels",
     "DuplicateClientOrderId",
     "Exchange",
-    "ExchangePosition",
     "ExchangeRequestError",
     "ExecutionChain",
     "ExecutionEngine",
@@ -82,9 +75,7 @@ __all__ = [
     "OrderManager",
     "OrderNotFound",
     "OrderRejected",
-    "OrderRequest",
     "OrderStatusUnknown",
-    "OrderUpdate",
     "PaperExchange",
     "PortfolioRisk",
     "Refusal",

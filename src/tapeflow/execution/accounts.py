@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Protocol
 
-from tapeflow.execution.exchange import Balance
 from tapeflow.execution.markets import MarketRules
+from tapeflow.model.orders import Balance
 from tapeflow.model.symbols import SymbolKey
 
 ONE = Decimal(1)

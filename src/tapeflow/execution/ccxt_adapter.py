@@ -66,17 +66,11 @@ from tapeflow.execution.errors import (
     exchange_error_code,
     scrub,
 )
-from tapeflow.execution.exchange import (
-    Balance,
-    ExchangePosition,
-    OrderRequest,
-    OrderType,
-    OrderUpdate,
-)
 from tapeflow.execution.markets import MarketRules, to_decimal
 from tapeflow.execution.settings import BreakerSettings, RetrySettings
+from tapeflow.model.orders import Balance, ExchangePosition, OrderRequest, OrderType, OrderUpdate
+from tapeflow.model.records import OrderStatus
 from tapeflow.model.symbols import InvalidSymbolError, SymbolKey
-from tapeflow.state.models import OrderStatus
 from tapeflow.venues import Capability, MarketSpec, Venue, require
 from tapeflow.venues.errors import ErrorKind
 

@@ -20,9 +20,9 @@ from tapeflow.execution.markets import MarketRules
 from tapeflow.execution.refusals import RefusalLog
 from tapeflow.execution.settings import RiskSettings
 from tapeflow.execution.sizing import SizeDecision
+from tapeflow.model.records import Order, Position
 from tapeflow.model.signals import TradeSignal
 from tapeflow.model.symbols import SymbolKey
-from tapeflow.state.models import Order, Position
 
 log = logging.getLogger(__name__)
 

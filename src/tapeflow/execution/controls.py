@@ -24,8 +24,8 @@ from typing import Any
 
 from tapeflow.execution.engine import ExecutionEngine
 from tapeflow.model.errors import TapeflowError
+from tapeflow.model.records import utcnow
 from tapeflow.model.symbols import SymbolKey
-from tapeflow.state.models import utcnow
 
 #: ``close_reason`` of a position closed by the operator.
 OPERATOR_CLOSE = "operator close"

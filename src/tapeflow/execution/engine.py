@@ -43,7 +43,7 @@ from tapeflow.bus import EventBus
 from tapeflow.execution.accounts import Rate, missing_rate, rate, value
 from tapeflow.execution.chain import ChainResult, SignalContext
 from tapeflow.execution.errors import ExecutionError
-from tapeflow.execution.exchange import Balance, Exchange
+from tapeflow.execution.exchange import Exchange
 from tapeflow.execution.handlers import ChainServices, build_chain
 from tapeflow.execution.lifecycle import PositionLifecycle
 from tapeflow.execution.market_exits import MarketExits, attach_candles
@@ -67,10 +67,11 @@ from tapeflow.model.events import (
     SignalGenerated,
     TradeTickReceived,
 )
+from tapeflow.model.orders import Balance
+from tapeflow.model.records import Order, Position, utcnow
 from tapeflow.model.signals import TradeSignal
 from tapeflow.model.symbols import SymbolKey
 from tapeflow.model.ticks import TradeTick
-from tapeflow.state.models import Order, Position, utcnow
 from tapeflow.state.store import PositionStore
 from tapeflow.store import TickStore
 

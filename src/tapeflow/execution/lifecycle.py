@@ -42,16 +42,17 @@ from tapeflow.bus import EventBus
 from tapeflow.execution import crashpoints
 from tapeflow.execution.client_ids import client_order_id, decision_id
 from tapeflow.execution.errors import ExecutionError
-from tapeflow.execution.exchange import Exchange, OrderUpdate
+from tapeflow.execution.exchange import Exchange
 from tapeflow.execution.orders import OrderManager
 from tapeflow.execution.positions import PositionBook
 from tapeflow.execution.resting import LIVE, RestingStops
 from tapeflow.execution.settings import RestingStopSettings
 from tapeflow.execution.stops import TrailingStopBook
 from tapeflow.model.events import PositionClosed, PositionOpened
+from tapeflow.model.orders import OrderUpdate
+from tapeflow.model.records import Order, Position, RecordExistsError, utcnow
 from tapeflow.model.signals import TradeSignal
 from tapeflow.model.symbols import SymbolKey
-from tapeflow.state.models import Order, Position, RecordExistsError, utcnow
 
 log = logging.getLogger(__name__)
 

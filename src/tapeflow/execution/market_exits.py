@@ -20,8 +20,8 @@ from tapeflow.execution.portfolio import ForceExit
 from tapeflow.execution.positions import PositionBook
 from tapeflow.execution.settings import ExecutionSettings
 from tapeflow.model.events import CandleClosed
+from tapeflow.model.records import Position
 from tapeflow.model.symbols import SymbolKey
-from tapeflow.state.models import Position
 from tapeflow.store import TickStore, UnknownSymbolError
 
 log = logging.getLogger(__name__)

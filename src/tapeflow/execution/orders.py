@@ -36,10 +36,11 @@ from tapeflow.execution.errors import (
     OrderRejected,
     OrderStatusUnknown,
 )
-from tapeflow.execution.exchange import Exchange, OrderRequest, OrderUpdate
+from tapeflow.execution.exchange import Exchange
 from tapeflow.model.events import OrderFailed, OrderFilled, OrderPlaced
+from tapeflow.model.orders import OrderRequest, OrderUpdate
+from tapeflow.model.records import InvalidTransitionError, Order, RecordExistsError
 from tapeflow.model.symbols import SymbolKey
-from tapeflow.state.models import InvalidTransitionError, Order, RecordExistsError
 from tapeflow.state.store import PositionStore
 
 log = logging.getLogger(__name__)

@@ -50,18 +50,12 @@ from typing import Any
 
 from tapeflow.execution.accounts import Rate, Valuation, rate, value
 from tapeflow.execution.errors import DuplicateClientOrderId, OrderNotFound, OrderRejected
-from tapeflow.execution.exchange import (
-    Balance,
-    ExchangePosition,
-    OrderRequest,
-    OrderType,
-    OrderUpdate,
-)
 from tapeflow.execution.markets import MarketRules
 from tapeflow.execution.statefile import StateStore
+from tapeflow.model.orders import Balance, ExchangePosition, OrderRequest, OrderType, OrderUpdate
+from tapeflow.model.records import utcnow
 from tapeflow.model.symbols import SymbolKey
 from tapeflow.model.ticks import TradeTick
-from tapeflow.state.models import utcnow
 
 log = logging.getLogger(__name__)
 

@@ -43,8 +43,8 @@ from tapeflow.execution.risk import PortfolioRisk, RiskAssessment
 from tapeflow.execution.settings import ExecutionSettings
 from tapeflow.execution.stops import TrailingStopBook
 from tapeflow.model.events import PortfolioHealthDegraded, StopNewEntries, TightenStop
+from tapeflow.model.records import Order, Position
 from tapeflow.model.symbols import SymbolKey
-from tapeflow.state.models import Order, Position
 
 log = logging.getLogger(__name__)
 

@@ -15,8 +15,8 @@ from collections.abc import Collection
 from decimal import Decimal
 from typing import Any
 
+from tapeflow.model.records import Order, Position, PositionStatus
 from tapeflow.model.symbols import SymbolKey
-from tapeflow.state.models import Order, Position, PositionStatus
 from tapeflow.state.store import PositionStore
 
 ACTIVE: tuple[PositionStatus, ...] = ("pending", "open", "closing")

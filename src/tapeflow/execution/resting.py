@@ -46,8 +46,8 @@ from tapeflow.execution.markets import MarketRules
 from tapeflow.execution.orders import OrderManager
 from tapeflow.execution.settings import RestingStopSettings
 from tapeflow.execution.stops import TrailingStopBook
+from tapeflow.model.records import Order, Position
 from tapeflow.model.symbols import SymbolKey
-from tapeflow.state.models import Order, Position
 
 log = logging.getLogger(__name__)
 

@@ -27,8 +27,8 @@ from tapeflow.bus import EventBus
 from tapeflow.execution.settings import ExecutionSettings, RiskSettings
 from tapeflow.execution.statefile import StateStore
 from tapeflow.model.events import CircuitBreakerTripped, StopAllTrading
+from tapeflow.model.records import Position
 from tapeflow.model.symbols import SymbolKey
-from tapeflow.state.models import Position
 
 log = logging.getLogger(__name__)
 

@@ -14,34 +14,11 @@ tagged ``{"$datetime": "<iso>"}`` in SQLite), both read back as the same type an
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel
-
-_RESERVED_ID = re.compile(r"^__.*__$")
-
-
-def check_id(kind: str, value: str) -> str:
-    """Validate a document id (position id, client order id, engine-state name).
-
-    The rule is Firestore's document-id rule, applied by every store so both behave alike:
-    non-empty, at most 1500 bytes UTF-8, no ``/``, not ``.`` or ``..``, not ``__name__``.
-
-    Raises:
-        ValueError: naming ``kind`` and the rule broken.
-    """
-    if not isinstance(value, str) or not value:
-        raise ValueError(f"{kind} must be a non-empty string, got {value!r}")
-    if "/" in value:
-        raise ValueError(f"{kind} {value!r} must not contain '/'")
-    if value in {".", ".."} or _RESERVED_ID.match(value):
-        raise ValueError(f"{kind} {value!r} is reserved (., .., __name__)")
-    if len(value.encode()) > 1500:
-        raise ValueError(f"{kind} is longer than 1500 bytes")
-    return value
 
 
 def iso_utc(value: datetime) -> str:

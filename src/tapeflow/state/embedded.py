@@ -28,8 +28,7 @@ from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import Any
 
-from tapeflow.state.codec import check_id, decode_state, encode_state, iso_utc, record_to_fields
-from tapeflow.state.models import (
+from tapeflow.model.records import (
     ORDER_STATUSES,
     POSITION_STATUSES,
     Order,
@@ -39,9 +38,11 @@ from tapeflow.state.models import (
     RecordExistsError,
     apply_order_update,
     apply_position_transition,
+    check_id,
     status_filter,
     utcnow,
 )
+from tapeflow.state.codec import decode_state, encode_state, iso_utc, record_to_fields
 
 SCHEMA_VERSION = 2
 

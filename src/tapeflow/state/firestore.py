@@ -43,8 +43,7 @@ from google.auth.exceptions import DefaultCredentialsError
 from google.cloud.firestore import FieldFilter, transactional
 
 from tapeflow.model.errors import TapeflowError
-from tapeflow.state.codec import check_id, decode_state, encode_state, record_to_fields
-from tapeflow.state.models import (
+from tapeflow.model.records import (
     ORDER_STATUSES,
     POSITION_STATUSES,
     Order,
@@ -54,9 +53,11 @@ from tapeflow.state.models import (
     RecordExistsError,
     apply_order_update,
     apply_position_transition,
+    check_id,
     status_filter,
     utcnow,
 )
+from tapeflow.state.codec import decode_state, encode_state, record_to_fields
 
 #: Project used against the emulator when none is given (``demo-`` never reaches Google).
 EMULATOR_PROJECT = "demo-tapeflow"

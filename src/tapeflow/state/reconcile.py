@@ -51,14 +51,7 @@ from tapeflow.bus import EventBus
 from tapeflow.execution.client_ids import parse_client_order_id
 from tapeflow.execution.engine import STOPS_STATE
 from tapeflow.execution.errors import ExecutionError, OrderNotFound
-from tapeflow.execution.exchange import (
-    Balance,
-    Exchange,
-    ExchangePosition,
-    OrderRequest,
-    OrderType,
-    OrderUpdate,
-)
+from tapeflow.execution.exchange import Exchange
 from tapeflow.execution.lifecycle import UNSETTLED, PositionLifecycle
 from tapeflow.execution.markets import MarketRules
 from tapeflow.execution.orders import OrderManager
@@ -66,9 +59,10 @@ from tapeflow.execution.positions import ACTIVE, PositionBook
 from tapeflow.execution.resting import stop_key
 from tapeflow.execution.settings import RestingStopSettings
 from tapeflow.execution.stops import TrailingStopBook
+from tapeflow.model.orders import Balance, ExchangePosition, OrderRequest, OrderType, OrderUpdate
+from tapeflow.model.records import Order, Position, utcnow
 from tapeflow.model.symbols import SymbolKey
 from tapeflow.state.embedded import EmbeddedStore
-from tapeflow.state.models import Order, Position, utcnow
 from tapeflow.state.reconcile_plan import (
     Holding,
     OrderFix,

@@ -41,7 +41,7 @@ from typing import Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
-from tapeflow.state.models import TERMINAL_ORDER_STATUSES, Order, Position
+from tapeflow.model.records import TERMINAL_ORDER_STATUSES, Order, Position
 
 ZERO = Decimal(0)
 
@@ -117,7 +117,7 @@ class PositionFix:
 
 
 class RemoteOrder(Protocol):
-    """The fields of an exchange order (:class:`tapeflow.execution.exchange.OrderUpdate`)
+    """The fields of an exchange order (:class:`tapeflow.model.orders.OrderUpdate`)
     the order comparison reads."""
 
     @property

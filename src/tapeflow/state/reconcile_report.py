@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from tapeflow.model.events import ReconciliationCompleted
-from tapeflow.state.models import Order, Position
+from tapeflow.model.records import Order, Position
 
 DiscrepancyKind = Literal[
     "position_rebuilt",

@@ -18,15 +18,15 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any, Protocol
 
-from tapeflow.state.models import Order, OrderStatus, Position, PositionStatus
+from tapeflow.model.records import Order, OrderStatus, Position, PositionStatus
 
 
 class PositionStore(Protocol):
     """Durable position, order and engine state.
 
     ``transition`` is atomic and raises
-    :class:`~tapeflow.state.models.InvalidTransitionError` on a transition
-    :data:`~tapeflow.state.models.POSITION_TRANSITIONS` forbids (or when ``expect`` is given
+    :class:`~tapeflow.model.records.InvalidTransitionError` on a transition
+    :data:`~tapeflow.model.records.POSITION_TRANSITIONS` forbids (or when ``expect`` is given
     and the stored status differs), or ``KeyError`` for an unknown position.
     """
 
@@ -62,7 +62,7 @@ class PositionStore(Protocol):
         **changes: Any,
     ) -> Position:
         """Atomically move a position to status ``to``, applying field ``changes``; see
-        :func:`~tapeflow.state.models.apply_position_transition`. Returns the new record."""
+        :func:`~tapeflow.model.records.apply_position_transition`. Returns the new record."""
         ...
 
     # -- orders -------------------------------------------------------------------------
@@ -98,7 +98,7 @@ class PositionStore(Protocol):
         **changes: Any,
     ) -> Order:
         """Atomically apply ``changes`` (status changes checked against
-        :data:`~tapeflow.state.models.ORDER_TRANSITIONS`); ``KeyError`` if unknown."""
+        :data:`~tapeflow.model.records.ORDER_TRANSITIONS`); ``KeyError`` if unknown."""
         ...
 
     # -- engine state -------------------------------------------------------------------

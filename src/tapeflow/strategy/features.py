@@ -16,17 +16,13 @@ from datetime import datetime
 
 import polars as pl
 
-from tapeflow.analytics.closed_candles import (
-    Candle,
-    closed_candles,
-    iter_candles,
-    last_segment,
-)
+from tapeflow.analytics.closed_candles import closed_candles, iter_candles, last_segment
 from tapeflow.analytics.fvg import FvgParams, FvgTracker
 from tapeflow.analytics.indicators import IndicatorParams, IndicatorTracker
 from tapeflow.analytics.structure import StructureParams, StructureTracker
 from tapeflow.analytics.zones import ZoneParams, ZoneTracker
 from tapeflow.config.strategy import StrategySettings
+from tapeflow.model.candles import Candle
 from tapeflow.strategy.inputs import Gap, IndicatorRow, Zone
 
 

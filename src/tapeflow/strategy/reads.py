@@ -18,13 +18,13 @@ import duckdb
 import polars as pl
 
 from tapeflow.analytics.candles import read_candles, read_state
-from tapeflow.analytics.closed_candles import Candle
 from tapeflow.analytics.orderflow import flow_window_query
 from tapeflow.analytics.profile import build_profiles, profile_levels_query, tick_size_query
 from tapeflow.analytics.query import Query, utc_frame
 from tapeflow.analytics.segments import DEFAULT_MAX_QUIET
 from tapeflow.analytics.times import MIN_TS, to_utc_naive
 from tapeflow.config.timeframes import timeframe_delta
+from tapeflow.model.candles import Candle
 from tapeflow.strategy.inputs import Bar, Flow, ProfileSummary
 
 #: Ticks the price step is inferred from when the exchange tick size is unknown.
@@ -169,7 +169,7 @@ def continued_candles(
     """The engine's per-candle update, when it is cheap to prove there is no break: the
     closed ``tf`` candles opening after ``last`` (the last candle fed; from ``last`` on with
     ``include_last``, when nothing was fed yet) and before ``stop`` (UTC), as exact
-    :class:`~tapeflow.analytics.closed_candles.Candle` rows, oldest first — or ``None`` when
+    :class:`~tapeflow.model.candles.Candle` rows, oldest first — or ``None`` when
     that cannot be told from the candle cache alone.
 
     One query (when the cache covers the range) reads the cached rows from ``last`` on and

@@ -1,4 +1,4 @@
-"""Position, order and engine-state records kept by a position store.
+"""Position and order records kept by a position store, their statuses and transitions.
 
 These are the documents of the data model (see ``docs/state.md``): every store (embedded or
 Firestore) persists exactly these fields. Prices and quantities are exact decimals (stored
@@ -12,6 +12,7 @@ detectable; ``put_*`` stores a record as given.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -20,7 +21,29 @@ from typing import Annotated, Any, Literal, get_args
 from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
 from tapeflow.model.errors import TapeflowError
-from tapeflow.state.codec import check_id
+
+_RESERVED_ID = re.compile(r"^__.*__$")
+
+
+def check_id(kind: str, value: str) -> str:
+    """Validate a document id (position id, client order id, engine-state name).
+
+    The rule is Firestore's document-id rule, applied by every store so both behave alike:
+    non-empty, at most 1500 bytes UTF-8, no ``/``, not ``.`` or ``..``, not ``__name__``.
+
+    Raises:
+        ValueError: naming ``kind`` and the rule broken.
+    """
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{kind} must be a non-empty string, got {value!r}")
+    if "/" in value:
+        raise ValueError(f"{kind} {value!r} must not contain '/'")
+    if value in {".", ".."} or _RESERVED_ID.match(value):
+        raise ValueError(f"{kind} {value!r} is reserved (., .., __name__)")
+    if len(value.encode()) > 1500:
+        raise ValueError(f"{kind} is longer than 1500 bytes")
+    return value
+
 
 PositionStatus = Literal["pending", "open", "closing", "closed"]
 OrderStatus = Literal["new", "sent", "open", "partially_filled", "filled", "canceled", "rejected"]
@@ -95,7 +118,7 @@ def _to_utc(value: datetime) -> datetime:
 Amount = Annotated[Decimal, BeforeValidator(_refuse_float)]
 #: A timezone-aware instant, normalised to UTC (microsecond resolution).
 UtcDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
-#: A record id usable as a document id in every store (see ``codec.check_id``).
+#: A record id usable as a document id in every store (see :func:`check_id`).
 RecordId = Annotated[str, AfterValidator(lambda v: check_id("id", v))]
 
 

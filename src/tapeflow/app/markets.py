@@ -2,7 +2,8 @@
 
 The paper exchange fills at real market rules (tick size, lot step, minimum notional). It
 loads them from the venue's public API; on a machine without internet (or in a replay)
-it falls back to a snapshot kept in ``configs/markets/{exchange}.yaml``.
+it falls back to a snapshot kept in ``configs/markets/{exchange}.yaml``
+(:func:`tapeflow.resources.market_snapshot`).
 """
 
 from __future__ import annotations
@@ -10,13 +11,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from decimal import Decimal
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import yaml
 
 from tapeflow.execution.markets import MarketRules
 from tapeflow.model.symbols import SymbolKey
+from tapeflow.resources import market_snapshot
 
 if TYPE_CHECKING:
     from tapeflow.execution.exchange import Exchange
@@ -25,20 +26,16 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-SNAPSHOT_DIR = Path(__file__).resolve().parents[3] / "configs" / "markets"
 
-
-def load_market_snapshot(
-    exchange: str, market: str, folder: Path = SNAPSHOT_DIR
-) -> dict[SymbolKey, MarketRules]:
+def load_market_snapshot(exchange: str, market: str) -> dict[SymbolKey, MarketRules]:
     """Rules of every symbol of ``exchange``/``market`` in the snapshot file.
 
     Raises:
         FileNotFoundError: no snapshot for the exchange.
         KeyError: the snapshot has no such market.
     """
-    path = folder / f"{exchange}.yaml"
-    data = yaml.safe_load(path.read_text())
+    path = market_snapshot(exchange)
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
     if market not in data:
         raise KeyError(f"{path} has no market {market!r}")
     rules = {}

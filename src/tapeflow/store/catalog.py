@@ -21,17 +21,17 @@ the search path, and that template is detached afterwards.
 from __future__ import annotations
 
 from functools import cache
-from pathlib import Path
+from importlib.resources.abc import Traversable
 
 import duckdb
 
+from tapeflow.resources import sql_folder
 from tapeflow.store.migrations import (
     Migration,
     SchemaError,
     load_migrations,
     load_sql_files,
     migrate,
-    sql_dir,
 )
 from tapeflow.store.pool import HUB_DATABASE
 
@@ -39,13 +39,14 @@ _TEMPLATE = "tapeflow_schema_template"
 
 
 @cache
-def load_definitions(folder: Path | None = None) -> tuple[Migration, ...]:
+def load_definitions(folder: Traversable | None = None) -> tuple[Migration, ...]:
     """The analytics files (default ``sql/analytics/``), in number order.
 
     Raises:
         SchemaError: on a file name not of the form ``NNN_name.sql`` or a repeated number.
+        FileNotFoundError: the installation has no ``sql/analytics/``.
     """
-    return load_sql_files(folder or sql_dir() / "analytics")
+    return load_sql_files(folder or sql_folder("analytics"))
 
 
 def define_analytics(

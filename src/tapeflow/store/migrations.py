@@ -1,4 +1,4 @@
-"""Versioned schema migrations from the repository's ``sql/schema/`` folder.
+"""Versioned schema migrations from the ``sql/schema/`` folder (:mod:`tapeflow.resources`).
 
 Every file ``sql/schema/NNN_name.sql`` is one migration, identified by its number ``NNN``,
 and holds tables only (views and macros are analytics: ``sql/analytics/``, defined once per
@@ -19,11 +19,12 @@ import contextlib
 import re
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
+from importlib.resources.abc import Traversable
 
 import duckdb
 
 from tapeflow.model.errors import TapeflowError
+from tapeflow.resources import sql_files, sql_folder
 
 _MIGRATION_NAME = re.compile(r"^(\d{3})_([a-z0-9_]+)\.sql$")
 
@@ -41,42 +42,34 @@ class Migration:
     sql: str
 
 
-def sql_dir() -> Path:
-    """The folder holding ``schema/`` and ``analytics/``: ``tapeflow/sql`` in an installed
-    wheel, else the repository's top-level ``sql/``."""
-    here = Path(__file__).resolve().parent.parent
-    for candidate in (here / "sql", here.parent.parent / "sql"):
-        if candidate.is_dir():
-            return candidate
-    raise SchemaError(f"no sql/ folder found near {here}")
-
-
-def load_sql_files(folder: Path) -> tuple[Migration, ...]:
-    """Every ``NNN_name.sql`` file of ``folder``, ordered by number.
+def load_sql_files(folder: Traversable) -> tuple[Migration, ...]:
+    """Every ``NNN_name.sql`` file of ``folder`` (a :class:`~pathlib.Path` or a
+    :func:`tapeflow.resources.sql_folder`), ordered by number.
 
     Raises:
         SchemaError: on a file name not of the form ``NNN_name.sql`` or a repeated number.
     """
     found: dict[int, Migration] = {}
-    for path in sorted(folder.glob("*.sql")):
+    for path in sql_files(folder):
         m = _MIGRATION_NAME.match(path.name)
         if not m:
             raise SchemaError(f"{path}: sql files must be named NNN_name.sql")
         version = int(m.group(1))
         if version in found:
             raise SchemaError(f"{path}: number {version} used twice")
-        found[version] = Migration(version, m.group(2), path.read_text())
+        found[version] = Migration(version, m.group(2), path.read_text(encoding="utf-8"))
     return tuple(found[v] for v in sorted(found))
 
 
 @cache
-def load_migrations(folder: Path | None = None) -> tuple[Migration, ...]:
+def load_migrations(folder: Traversable | None = None) -> tuple[Migration, ...]:
     """All migrations in ``folder`` (default ``sql/schema/``), ordered by version.
 
     Raises:
         SchemaError: see :func:`load_sql_files`.
+        FileNotFoundError: the installation has no ``sql/schema/``.
     """
-    return load_sql_files(folder or sql_dir() / "schema")
+    return load_sql_files(folder or sql_folder("schema"))
 
 
 def latest_version(migrations: tuple[Migration, ...] | None = None) -> int:

@@ -7,10 +7,10 @@
 -- Only trades counted by 101 (MARKET / untyped) enter the profile.
 -- The profile is dense: every level between the lowest and the highest traded level of a
 -- period is a row, with volume 0 where nothing traded (the value-area walk steps over them);
--- the levels in between are added by tapeflow.analytics.profile.
+-- the levels in between are added by profile_dense_at (121).
 --
--- The POC, value area and shape are computed from these rows by
--- tapeflow.analytics.profile (the one implementation of the CBOT value-area walk).
+-- The POC, value area and shape are computed from these rows by 121_profile_value_area.sql
+-- (the one definition of the CBOT value-area walk).
 --
 -- Cache: volume at each traded price per minute (price_volume_1m) and per hour
 -- (price_volume_1h), maintained by refresh_candles with the 1m and 1h candles under the same
@@ -84,7 +84,7 @@ WHERE ts >= vap_m(t_from, t_to, wm_1m) AND ts < t_to;
 
 -- Volume at price for ticks with ts in [t_from, t_to), per period of period_us µs aligned to
 -- the epoch (period_us = 0: the whole range is one period, period_start = t_from).
--- One row per (period, level) that traded; tapeflow.analytics.profile adds the levels
+-- One row per (period, level) that traded; profile_dense_at (121) adds the levels
 -- between them (volume 0). level_units / volume_units: level and volume in integer 1e-8
 -- units, for exact arithmetic. wm_1m, wm_1h: the 1m and 1h watermarks
 -- (candle_watermark(); the epoch reads only ticks).

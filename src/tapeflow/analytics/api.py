@@ -67,7 +67,8 @@ from tapeflow.analytics.profile import (
     build_profiles,
     check_bucket,
     check_value_area,
-    profile_levels_query,
+    profile_query,
+    profile_summary_query,
     summary_frame,
     tick_size_query,
 )
@@ -469,16 +470,12 @@ class Analytics:
         width = None if period is None else timeframe_delta(period)
         width_us = 0 if width is None else width // timedelta(microseconds=1)
         state = read_state(lambda query: self._run(key, query), self._hint(key))
-        raw = self._run(key, profile_levels_query(lo, hi, size, width_us, state.watermarks))
-        lo_utc, hi_utc = lo.replace(tzinfo=UTC), hi.replace(tzinfo=UTC)
-        if width is None:
-            periods = [(lo_utc, hi_utc)]
-        else:
-            starts = raw["period_start"].unique(maintain_order=True).to_list()
-            periods = [(max(p, lo_utc), min(p + width, hi_utc)) for p in starts]
-            # SQL labels a period by its aligned start; report it clipped to the range
-            raw = raw.with_columns(pl.col("period_start").clip(lower_bound=lo_utc))
-        levels, summaries = build_profiles(raw, bucket=size, share=share, periods=periods)
+        marks = state.watermarks
+        rows = self._run(key, profile_summary_query(lo, hi, size, share, width_us, marks))
+        dense = self._run(key, profile_query(lo, hi, size, share, width_us, marks))
+        # no trades: one empty summary for the single range, none per period
+        periods = [(lo.replace(tzinfo=UTC), hi.replace(tzinfo=UTC))] if width is None else None
+        levels, summaries = build_profiles(dense, rows, bucket=size, periods=periods)
         name = pl.lit(str(key)).alias("symbol")
         return _ProfileResult(
             levels=levels.select(name, pl.all()),

@@ -1,8 +1,10 @@
 """Market (volume) profile: volume by price level, point of control, value area, shape.
 
-Levels come from SQL (``sql/analytics/120_market_profile.sql``: volume, taker buy/sell volume and
-trades per price bucket). This module is the one implementation of what is computed from
-them, all in exact integer arithmetic (volumes in 1e-8 base units):
+The definitions are SQL: ``sql/analytics/120_market_profile.sql`` (the traded levels: volume,
+taker buy/sell volume and trades per price bucket) and
+``sql/analytics/121_profile_value_area.sql`` (the dense levels, the POC, the CBOT value area
+and the shape; its header states every rule). This module builds the queries and turns their
+rows into frames and :class:`ProfileSummary` objects:
 
 * **Levels.** A level ``L`` covers prices ``[L, L + bucket)`` and is labelled by its lower
   edge. ``bucket`` is the symbol's tick size (``symbol_meta.tick_size``) or a multiple of it.
@@ -15,7 +17,8 @@ them, all in exact integer arithmetic (volumes in 1e-8 base units):
   if only one remains on that side; the other side if one side is exhausted; both pairs on an
   exact tie); repeat until the value area holds at least ``value_area`` (default 70 %) of the
   volume. **VAL**/**VAH** are the lowest/highest levels in it (lower edges).
-* **Shape**, decided in this order on the dense profile of ``n`` levels (index 0 = lowest):
+* **Shape** (seed 001 §4.1 ``profile_shape``: "P", "b", normal, ...), decided in this order
+  on the dense profile of ``n`` levels (index 0 = lowest):
 
   1. ``"D"`` if ``n < 5`` (too few levels to tell a shape).
   2. ``"B"`` (double distribution): group the levels into ``k = min(20, n // 2)`` contiguous
@@ -49,7 +52,7 @@ String.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -64,14 +67,7 @@ from tapeflow.analytics.times import MIN_TS
 VOL = pl.Decimal(38, 8)
 PRICE = pl.Decimal(18, 8)
 _UNIT = Decimal("0.00000001")
-_SCALE = 10**8
 
-SHAPE_BINS = 20
-MIN_B_BINS = 6
-MIN_SHAPE_LEVELS = 5
-THIN_SHARE = Fraction(3, 5)
-P_LOW_EDGE, P_MIDDLE = Fraction(2, 5), Fraction(3, 5)
-B_HIGH_EDGE, B_MIDDLE = Fraction(3, 5), Fraction(2, 5)
 
 LEVEL_COLUMNS = (
     "period_start",
@@ -155,6 +151,77 @@ def profile_levels_query(
     )
 
 
+def _profile_args(
+    start: datetime,
+    end: datetime,
+    bucket: Decimal,
+    share: Fraction,
+    period_us: int,
+    watermarks: Mapping[str, datetime] | None,
+) -> tuple[object, ...]:
+    marks = watermarks or {}
+    return (
+        start,
+        end,
+        str(bucket),
+        period_us,
+        share_text(share),
+        marks.get("1m", MIN_TS),
+        marks.get("1h", MIN_TS),
+    )
+
+
+_PROFILE_ARGS = (
+    "CAST(? AS TIMESTAMP), CAST(? AS TIMESTAMP), CAST(? AS DECIMAL(18, 8)), ?, "
+    "CAST(? AS DECIMAL(38, 16)), CAST(? AS TIMESTAMP), CAST(? AS TIMESTAMP)"
+)
+
+
+def profile_query(
+    start: datetime,
+    end: datetime,
+    bucket: Decimal,
+    share: Fraction,
+    period_us: int = 0,
+    watermarks: Mapping[str, datetime] | None = None,
+) -> Query:
+    """Query for the dense levels with ``in_value_area`` / ``is_poc`` (``profile_at``) of
+    the trades in ``[start, end)`` per period of ``period_us`` (0 = one period); arguments
+    as :func:`profile_levels_query`, ``share`` the value-area share."""
+    return Query(
+        f"SELECT * FROM profile_at({_PROFILE_ARGS})",
+        _profile_args(start, end, bucket, share, period_us, watermarks),
+    )
+
+
+def profile_summary_query(
+    start: datetime,
+    end: datetime,
+    bucket: Decimal,
+    share: Fraction,
+    period_us: int = 0,
+    watermarks: Mapping[str, datetime] | None = None,
+) -> Query:
+    """Query for one summary row per period that traded (``profile_summary_at``: POC,
+    VAL/VAH, shape, ...); arguments as :func:`profile_query`."""
+    return Query(
+        f"SELECT * FROM profile_summary_at({_PROFILE_ARGS})",
+        _profile_args(start, end, bucket, share, period_us, watermarks),
+    )
+
+
+def share_text(share: Fraction) -> str:
+    """The value-area share as the exact decimal text the SQL takes (at most 16 decimals).
+
+    Raises:
+        ValueError: the share is not a decimal of at most 16 places.
+    """
+    value = Decimal(share.numerator) / Decimal(share.denominator)
+    if Fraction(value) != share or value != value.quantize(Decimal(10) ** -16):
+        raise ValueError(f"value_area must have at most 16 decimals, got {float(share)!r}")
+    return str(value)
+
+
 def check_bucket(bucket: Decimal | str | float | int | None, tick_size: Decimal | None) -> Decimal:
     """The profile bucket to use: ``bucket`` if given (a positive multiple of the tick size
     when that is known, at most 8 decimals), else the tick size.
@@ -189,186 +256,56 @@ def check_bucket(bucket: Decimal | str | float | int | None, tick_size: Decimal 
 
 
 def check_value_area(value_area: float) -> Fraction:
-    """``value_area`` as an exact fraction in (0, 1].
+    """``value_area`` as an exact fraction in (0, 1] (floats read through their shortest
+    repr, ``0.7`` -> 7/10).
 
     Raises:
-        ValueError: outside (0, 1] or not a number.
+        ValueError: outside (0, 1], not a number, or more than 16 decimals.
     """
     if isinstance(value_area, bool) or not isinstance(value_area, int | float | Decimal):
         raise ValueError(f"value_area must be a number in (0, 1], got {value_area!r}")
     share = Fraction(Decimal(repr(value_area)) if isinstance(value_area, float) else value_area)
     if not 0 < share <= 1:
         raise ValueError(f"value_area must be in (0, 1], got {value_area!r}")
+    share_text(share)
     return share
 
 
-# -- the computations ---------------------------------------------------------------------
-
-
-def point_of_control(volumes: list[int], offset: Callable[[int], Fraction | int]) -> int:
-    """Index of the POC: the most volume; ties -> the smallest ``|offset(i)|`` (the level
-    midpoint minus the VWAP); then the lowest index."""
-    top = max(volumes)
-    candidates = [i for i, v in enumerate(volumes) if v == top]
-    return min(candidates, key=lambda i: (abs(offset(i)), i))
-
-
-def value_area(volumes: list[int], poc: int, share: Fraction) -> tuple[int, int]:
-    """``(low index, high index)`` of the CBOT value area around ``poc`` (inclusive).
-
-    ``volumes`` are the dense levels from low to high price; see the module docstring.
-    """
-    total = sum(volumes)
-    target = share * total
-    lo = hi = poc
-    acc = volumes[poc]
-    n = len(volumes)
-    while acc < target:
-        up_n, down_n = min(2, n - 1 - hi), min(2, lo)
-        if up_n == 0 and down_n == 0:
-            break
-        up = sum(volumes[hi + 1 : hi + 1 + up_n])
-        down = sum(volumes[lo - down_n : lo])
-        if down_n == 0 or (up_n and up > down):
-            hi += up_n
-            acc += up
-        elif up_n == 0 or down > up:
-            lo -= down_n
-            acc += down
-        else:  # exact tie with both sides available: take both pairs
-            hi += up_n
-            lo -= down_n
-            acc += up + down
-    return lo, hi
-
-
-def _double_distribution(volumes: list[int]) -> bool:
-    n = len(volumes)
-    k = min(SHAPE_BINS, n // 2)
-    if k < MIN_B_BINS:
-        return False
-    bins = [sum(volumes[g * n // k : (g + 1) * n // k]) for g in range(k)]
-    p = max(range(k), key=lambda i: (bins[i], -i))
-    for q in range(k):
-        if abs(q - p) < 2 or 2 * bins[q] < bins[p]:
-            continue
-        left = bins[q - 1] if q > 0 else -1
-        right = bins[q + 1] if q < k - 1 else -1
-        if bins[q] < left or bins[q] < right:
-            continue
-        valley = min(bins[min(p, q) + 1 : max(p, q)])
-        if 2 * valley <= bins[q]:
-            return True
-    return False
-
-
-def classify_shape(volumes: list[int], lo: int, hi: int) -> str:
-    """Profile shape ``"P" | "b" | "D" | "B" | "thin"``; rules in the module docstring."""
-    n = len(volumes)
-    if n < MIN_SHAPE_LEVELS:
-        return "D"
-    if _double_distribution(volumes):
-        return "B"
-    if Fraction(hi - lo + 1, n) >= THIN_SHARE:
-        return "thin"
-    low_edge, high_edge = Fraction(lo, n - 1), Fraction(hi, n - 1)
-    middle = (low_edge + high_edge) / 2
-    if low_edge >= P_LOW_EDGE and middle >= P_MIDDLE:
-        return "P"
-    if high_edge <= B_HIGH_EDGE and middle <= B_MIDDLE:
-        return "b"
-    return "D"
-
-
-def _units(value: Decimal) -> int:
-    return int(value.scaleb(8))
-
-
-def _dec(units: int | Fraction) -> Decimal:
-    """1e-8 units (a fraction is rounded half up) as a Decimal with 8 places."""
-    if isinstance(units, Fraction):
-        units = (2 * units.numerator + units.denominator) // (2 * units.denominator)
-    return Decimal(units).scaleb(-8).quantize(_UNIT)
-
-
-def dense_levels(raw: pl.DataFrame, step: int) -> pl.DataFrame:
-    """Every level from the lowest to the highest traded one of each period (``step``: the
-    bucket in 1e-8 units): the traded rows of ``raw`` (``profile_levels_at``) and the levels
-    between them with volume 0. Sorted by period, level; adds ``sell_volume``, ``delta``."""
-    vol = raw.schema["volume"]
-    grid = (
-        raw.group_by("period_start", maintain_order=True)
-        .agg(pl.int_ranges(pl.col("level_units").min(), pl.col("level_units").max() + 1, step))
-        .explode("level_units")
-    )
-    unit = pl.lit(_UNIT, dtype=PRICE)
-    return (
-        grid.join(
-            raw.drop("level"), on=["period_start", "level_units"], how="left", maintain_order="left"
-        )
-        .with_columns(
-            (pl.col("level_units").cast(pl.Decimal(38, 0)) * unit).cast(PRICE).alias("level"),
-            *(pl.col(c).fill_null(0).cast(vol) for c in ("volume", "buy_volume")),
-            pl.col("trades").fill_null(0),
-            pl.col("volume_units").fill_null(0).cast(pl.Int128),
-        )
-        .with_columns((pl.col("volume") - pl.col("buy_volume")).cast(vol).alias("sell_volume"))
-        .with_columns((pl.col("buy_volume") - pl.col("sell_volume")).cast(vol).alias("delta"))
-    )
+# -- rows to frames ------------------------------------------------------------------------
 
 
 def build_profiles(
-    raw: pl.DataFrame,
+    levels: pl.DataFrame,
+    summary: pl.DataFrame,
     *,
     bucket: Decimal,
-    share: Fraction,
-    periods: list[tuple[datetime, datetime]],
+    periods: list[tuple[datetime, datetime]] | None = None,
 ) -> tuple[pl.DataFrame, list[ProfileSummary]]:
     """Levels frame (:data:`LEVEL_COLUMNS`) and one :class:`ProfileSummary` per period.
 
     Args:
-        raw: rows of ``profile_levels_at`` (:func:`profile_levels_query`): the traded levels.
+        levels: rows of ``profile_at`` (:func:`profile_query`).
+        summary: rows of ``profile_summary_at`` (:func:`profile_summary_query`), one per
+            period that traded.
         bucket: the level size.
-        share: the value-area share.
         periods: ``(period_start, period_end)`` of every period to report, including those
-            without trades (they get an empty summary).
+            without trades (they get an empty summary); None: the periods of ``summary``.
     """
-    step = _units(bucket)
-    levels = dense_levels(raw, step)
-    groups = (
-        {key[0]: g for key, g in levels.group_by("period_start", maintain_order=True)}
-        if levels.height
-        else {}
+    named = summary.select(list(SUMMARY_SCHEMA)).iter_rows(named=True)
+    rows = {r["period_start"]: r for r in named}
+    if periods is None:
+        periods = [(r["period_start"], r["period_end"]) for r in rows.values()]
+    summaries = [
+        ProfileSummary(**rows[start]) if start in rows else _empty_summary(start, end, bucket)
+        for start, end in periods
+    ]
+    frame = levels.select(LEVEL_COLUMNS).with_columns(
+        pl.col("period_start").cast(SUMMARY_SCHEMA["period_start"]),
+        *(pl.col(c).cast(VOL) for c in ("volume", "buy_volume", "sell_volume", "delta")),
+        pl.col("level").cast(PRICE),
+        pl.col("trades").cast(pl.Int64),
     )
-    summaries, flags = [], []
-    for start, end in periods:
-        group = groups.get(start)
-        if group is None:
-            summaries.append(_empty_summary(start, end, bucket))
-            continue
-        summary, lo, hi, poc = _one_period(group, start, end, bucket, step, share)
-        summaries.append(summary)
-        flags.append((start, lo, hi, poc))
-    marks = pl.DataFrame(
-        flags,
-        schema={
-            "period_start": levels.schema["period_start"],
-            "_lo": pl.Int64,
-            "_hi": pl.Int64,
-            "_poc": pl.Int64,
-        },
-        orient="row",
-    )
-    idx = pl.int_range(pl.len()).over("period_start")
-    levels = (
-        levels.join(marks, on="period_start", how="inner", maintain_order="left")
-        .with_columns(
-            in_value_area=idx.is_between(pl.col("_lo"), pl.col("_hi")),
-            is_poc=idx == pl.col("_poc"),
-        )
-        .select(LEVEL_COLUMNS)
-    )
-    return levels, summaries
+    return frame, summaries
 
 
 def _empty_summary(start: datetime, end: datetime, bucket: Decimal) -> ProfileSummary:
@@ -377,49 +314,6 @@ def _empty_summary(start: datetime, end: datetime, bucket: Decimal) -> ProfileSu
         start, end, bucket, None, None, None, None, None, None,
         zero, zero, zero, zero, zero, 0, 0, None, None,
     )  # fmt: skip
-
-
-def _one_period(
-    group: pl.DataFrame,
-    start: datetime,
-    end: datetime,
-    bucket: Decimal,
-    step: int,
-    share: Fraction,
-) -> tuple[ProfileSummary, int, int, int]:
-    vol = group["volume_units"].to_list()
-    n = len(vol)
-    first = group["level_units"][0]
-    total = sum(vol)
-    # VWAP in 1e-8 price units, exact: sum(price * qty) * 1e8 / (total / 1e8)
-    quote = Fraction(group["quote_volume"].sum())
-    vwap = quote * _SCALE * _SCALE / total
-    half = Fraction(step, 2)
-    poc = point_of_control(vol, lambda i: first + i * step + half - vwap)
-    lo, hi = value_area(vol, poc, share)
-    va_volume = sum(vol[lo : hi + 1])
-    buy = _units(group["buy_volume"].sum())
-    summary = ProfileSummary(
-        period_start=start,
-        period_end=end,
-        bucket=bucket,
-        low=group["low"].min(),
-        high=group["high"].max(),
-        vwap=_dec(vwap),
-        poc=_dec(first + poc * step),
-        val=_dec(first + lo * step),
-        vah=_dec(first + hi * step),
-        volume=_dec(total),
-        buy_volume=_dec(buy),
-        sell_volume=_dec(total - buy),
-        delta=_dec(2 * buy - total),
-        value_area_volume=_dec(va_volume),
-        trades=int(group["trades"].sum()),
-        levels=n,
-        value_area_share=va_volume / total,
-        shape=classify_shape(vol, lo, hi),
-    )
-    return summary, lo, hi, poc
 
 
 SUMMARY_SCHEMA = {

@@ -19,7 +19,7 @@ import polars as pl
 
 from tapeflow.analytics.candles import read_candles, read_state
 from tapeflow.analytics.orderflow import flow_window_query
-from tapeflow.analytics.profile import build_profiles, profile_levels_query, tick_size_query
+from tapeflow.analytics.profile import profile_summary_query, tick_size_query
 from tapeflow.analytics.query import Query, utc_frame
 from tapeflow.analytics.segments import DEFAULT_MAX_QUIET
 from tapeflow.analytics.times import MIN_TS, to_utc_naive
@@ -334,18 +334,16 @@ def profile_summary(
     when nothing traded."""
     s, e = to_utc_naive(start), to_utc_naive(end)
     state = read_state(runner(con))
-    q = profile_levels_query(s, e, bucket, 0, state.watermarks)
-    raw = con.sql(q.sql, params=list(q.params)).pl()
-    if raw.height == 0:
-        return None
     share = Fraction(Decimal(repr(value_area_pct))) / 100
-    _, (summary,) = build_profiles(raw, bucket=bucket, share=share, periods=[(s, e)])
-    if summary.poc is None:
+    q = profile_summary_query(s, e, bucket, share, 0, state.watermarks)
+    rows = con.sql(q.sql, params=list(q.params)).pl()
+    if rows.height == 0:
         return None
+    summary = rows.row(0, named=True)
     return ProfileSummary(
-        poc=summary.poc,
-        vah=summary.vah,
-        val=summary.val,
+        poc=summary["poc"],
+        vah=summary["vah"],
+        val=summary["val"],
         bucket_size=bucket,
         start=_aware(s),
         end=_aware(e),

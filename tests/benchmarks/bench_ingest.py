@@ -54,7 +54,7 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
 from tapeflow.ingest import FeedSpec, IngestService, IngestSettings  # noqa: E402
-from tapeflow.ingest.messages import LiveTick  # noqa: E402
+from tapeflow.ingest.records import LiveTick  # noqa: E402
 from tapeflow.ingest.writer import ticks_table, tune_gil_switch_interval  # noqa: E402
 from tapeflow.model.symbols import SymbolKey  # noqa: E402
 from tapeflow.store import TickStore  # noqa: E402

@@ -13,7 +13,7 @@ import pytest
 import websockets
 from websockets.asyncio.client import connect
 
-from tapeflow.ingest.rest import point_urls
+from tapeflow.venues.binance.rest import point_urls
 from tests.servers.binance_rest import make_app, running_server, symbol_filters
 from tests.servers.binance_ws import BinanceWsServer, Tape
 

@@ -9,15 +9,15 @@ import pytest
 from cryptofeed.defines import TRADES
 from cryptofeed.symbols import Symbols
 
-from tapeflow.ingest.feeds import (
+from tapeflow.ingest.settings import FeedSpec
+from tapeflow.venues.binance.feeds import (
     BinanceFuturesRawTrades,
     BinanceRawTrades,
     ObservedWSConn,
     build_feed,
     normalized_symbol,
 )
-from tapeflow.ingest.messages import TradePayload
-from tapeflow.ingest.settings import FeedSpec
+from tapeflow.venues.binance.messages import TradePayload
 
 
 class RecordingSink:

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from tapeflow.ingest.messages import MalformedFrame, decode_frame, decode_trade, guess_symbol
+from tapeflow.venues.binance.messages import (
+    MalformedFrame,
+    decode_frame,
+    decode_trade,
+    guess_symbol,
+)
 
 
 def _frame(tape, market: str) -> bytes:

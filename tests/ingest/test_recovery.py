@@ -10,11 +10,12 @@ from pydantic import SecretStr
 
 from tapeflow.ingest.ledger import missing_ranges, open_gaps
 from tapeflow.ingest.recovery import GapRecovery, RecoveryOutcome, rest_table
-from tapeflow.ingest.rest import RestTrade, RestUnavailable, TradeHistoryClient
 from tapeflow.ingest.sequence import GapRequest
 from tapeflow.ingest.writer import BatchWriter
 from tapeflow.model.symbols import SymbolKey
 from tapeflow.store import TickStore
+from tapeflow.venues.binance.rest import TradeHistoryClient
+from tapeflow.venues.recovery import RestTrade, RestUnavailable
 from tests.servers.binance_rest import make_app, running_server
 
 K = SymbolKey("binance", "usdm", "BTCUSDT")

@@ -21,10 +21,10 @@ import yaml
 
 import tapeflow
 from tapeflow.ingest.recovery import rest_table
-from tapeflow.ingest.rest import RestTrade
 from tapeflow.model.symbols import SymbolKey
 from tapeflow.store import TickStore
 from tapeflow.store.owner import StoreBusyError, claim_root
+from tapeflow.venues.recovery import RestTrade
 from tests.ingest.conftest import API_KEY, API_KEY_ENV, assert_exact, feeds_for, ingest_harness
 from tests.servers.binance_rest import make_app, running_server
 from tests.servers.binance_ws import BinanceWsServer, Tape

@@ -10,7 +10,7 @@ from collections import Counter
 
 import pytest
 
-from tapeflow.ingest.messages import LiveTick, QuarantinedFrame
+from tapeflow.ingest.records import LiveTick, QuarantinedFrame
 from tapeflow.ingest.writer import BatchWriter
 from tapeflow.model.symbols import SymbolKey
 from tapeflow.store import TickStore

@@ -34,12 +34,12 @@ import pyarrow as pa
 
 from tapeflow.bus import EventBus
 from tapeflow.ingest.ledger import missing_ranges
-from tapeflow.ingest.rest import RangeFetch, RestTrade, RestUnavailable, TradeHistoryClient
 from tapeflow.ingest.sequence import GapRequest
 from tapeflow.ingest.writer import BatchWriter, WriterFailed
 from tapeflow.model.events import GapDetected
 from tapeflow.model.symbols import SymbolKey
 from tapeflow.store import TickStore
+from tapeflow.venues.recovery import RangeFetch, RestTrade, RestUnavailable, TradeHistory
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +119,7 @@ class GapRecovery:
         self,
         store: TickStore,
         writer: BatchWriter,
-        clients: dict[str, TradeHistoryClient],
+        clients: dict[str, TradeHistory],
         bus: EventBus | None = None,
         *,
         retry_later_s: float = 30.0,

@@ -29,11 +29,9 @@ from cryptofeed import FeedHandler
 from cryptofeed.connection import AsyncConnection
 
 from tapeflow.bus import EventBus
-from tapeflow.ingest.feeds import build_feed
 from tapeflow.ingest.ledger import open_gaps
-from tapeflow.ingest.messages import LiveTick
+from tapeflow.ingest.records import LiveTick
 from tapeflow.ingest.recovery import GapRecovery, RecoveryOutcome
-from tapeflow.ingest.rest import TradeHistoryClient, load_ccxt
 from tapeflow.ingest.sequence import GapRequest, SequenceTracker
 from tapeflow.ingest.settings import FeedSpec, IngestSettings
 from tapeflow.ingest.sink import FeedStats, QueueSink
@@ -43,6 +41,7 @@ from tapeflow.model.events import ConnectionLost, ConnectionRestored, Event, Tra
 from tapeflow.model.symbols import SymbolKey
 from tapeflow.model.ticks import TradeTick
 from tapeflow.store import TickStore
+from tapeflow.venues import Capability, VenueCapabilityError, get_venue
 
 log = logging.getLogger(__name__)
 
@@ -105,9 +104,18 @@ class IngestService:
         self.tracker = SequenceTracker(settings.gap_grace_s, settings.probe_timeout_s)
         api_key = settings.api_key()
         clients = {}
+        self._feed_modules = {}
         for f in self.feeds:
+            venue = get_venue(f.exchange)
+            if not venue.id_model("trade").contiguous:
+                raise VenueCapabilityError(
+                    f"{f.name}: live ingest finds and repairs gaps by contiguous trade ids; "
+                    f"{venue.name} trade ids are {venue.id_model('trade').value}"
+                )
+            self._feed_modules[f.name] = venue.implementation(f.market, Capability.LIVE_FEED)
             if f.market not in clients:
-                clients[f.market] = TradeHistoryClient(
+                rest = venue.implementation(f.market, Capability.REST_RECOVERY)
+                clients[f.market] = rest.TradeHistoryClient(
                     f.market,
                     api_key=api_key,
                     base_url=f.rest_url or settings.rest_base_url,
@@ -275,7 +283,8 @@ class IngestService:
         # heavy first-time imports (ccxt's ~200 exchange modules, pandas behind pyarrow's
         # first conversion) hold the GIL while they compile when bytecode caching is off:
         # do them before the feeds connect, never while ticks are flowing
-        await load_ccxt()
+        for client in self.recovery.clients.values():
+            await client.warm_up()
         await asyncio.to_thread(warm_up)
         await self._startup()
         fh = FeedHandler(config={"log": {"disabled": True}, "uvloop": False})
@@ -283,6 +292,7 @@ class IngestService:
             ws_url = sink.spec.ws_url or self.settings.ws_url
             if ws_url is not None:
                 ws_url = ws_url.replace("{market}", sink.spec.market)
+            build_feed = self._feed_modules[sink.spec.name].build_feed
             fh.add_feed(
                 build_feed(sink.spec, sink, ws_url=ws_url, timeout_s=self.settings.feed_timeout_s)
             )

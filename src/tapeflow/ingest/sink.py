@@ -1,9 +1,9 @@
 """Where a feed delivers: cryptofeed's TRADES callback puts ticks on the bounded queue.
 
 One :class:`QueueSink` per feed (exchange market). It turns a cryptofeed ``Trade`` (whose
-``raw`` is the exact :class:`~tapeflow.ingest.messages.TradePayload`) into a
-:class:`~tapeflow.ingest.messages.LiveTick`, and a refused frame into a
-:class:`~tapeflow.ingest.messages.QuarantinedFrame`, and puts either on the shared bounded
+``raw`` is the venue's exact :class:`~tapeflow.venues.feeds.RawTrade`) into a
+:class:`~tapeflow.ingest.records.LiveTick`, and a refused frame into a
+:class:`~tapeflow.ingest.records.QuarantinedFrame`, and puts either on the shared bounded
 queue. When the queue is full the callback waits (back-pressure: cryptofeed stops reading
 the socket) and the wait is counted; nothing is dropped. Connection events are handed on.
 """
@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 from cryptofeed.connection import AsyncConnection
 from cryptofeed.types import Trade
 
-from tapeflow.ingest.feeds import normalized_symbol
-from tapeflow.ingest.messages import LiveTick, QuarantinedFrame
+from tapeflow.ingest.records import LiveTick, QuarantinedFrame
 from tapeflow.ingest.settings import FeedSpec
 from tapeflow.model.symbols import SymbolKey
+from tapeflow.venues import Capability, get_venue
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ class FeedStats:
 
 
 class QueueSink:
-    """A feed's :class:`~tapeflow.ingest.feeds.FeedSink`: ticks and refused frames onto
+    """A feed's :class:`~tapeflow.venues.feeds.FeedSink`: ticks and refused frames onto
     ``queue``; connection events to the two callbacks.
 
     Args:
@@ -73,8 +73,9 @@ class QueueSink:
     ) -> None:
         self.spec = spec
         self.name = spec.name
+        feeds = get_venue(spec.exchange).implementation(spec.market, Capability.LIVE_FEED)
         self.by_normalized = {
-            normalized_symbol(spec.market, s): SymbolKey(spec.exchange, spec.market, s)
+            feeds.normalized_symbol(spec.market, s): SymbolKey(spec.exchange, spec.market, s)
             for s in spec.symbols
         }
         self.by_native = {k.symbol: k for k in self.by_normalized.values()}
@@ -97,12 +98,12 @@ class QueueSink:
         p = trade.raw
         tick = LiveTick(
             self.by_normalized[trade.symbol],
-            p.t,
-            p.T,
-            p.p,
-            p.q,
+            p.trade_id,
+            p.time_ms,
+            p.price,
+            p.quantity,
             trade.side,
-            p.X,
+            p.trade_type,
             int(receipt_timestamp * 1_000_000),
         )
         try:

@@ -31,7 +31,7 @@ from tenacity import (
     wait_exponential,
 )
 
-from tapeflow.ingest.messages import LiveTick, QuarantinedFrame
+from tapeflow.ingest.records import LiveTick, QuarantinedFrame
 from tapeflow.model.errors import TapeflowError
 from tapeflow.model.symbols import SymbolKey
 from tapeflow.store import AppendResult, IdSpaceMismatchError, TickSchemaError, TickStore

@@ -2,7 +2,12 @@
 
 The descriptor :data:`BINANCE` is plain data; the implementations are modules of this
 package, imported when used (:meth:`tapeflow.venues.venue.Venue.implementation`):
-``errors`` (error-code map).
+
+* ``messages``: strict decoding of ``@trade`` WebSocket frames;
+* ``feeds``: cryptofeed feeds on raw ``@trade`` streams (``build_feed``, ``normalized_symbol``;
+  :mod:`tapeflow.venues.feeds`);
+* ``rest``: ``historicalTrades`` by id for gap recovery (:mod:`tapeflow.venues.recovery`);
+* ``errors``: the error codes execution reads.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Binance trade frames: strict decoding, and the tick records that travel to the writer.
+"""Binance trade frames: strict decoding of ``@trade`` combined-stream frames.
 
 A combined-stream frame is ``{"stream": "btcusdt@trade", "data": {...}}``; a raw trade
 payload (Binance ``<symbol>@trade``) is::
@@ -16,12 +16,10 @@ never coerced, so prices and quantities stay the exchange's exact text.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 import msgspec
 
 from tapeflow.model.errors import TapeflowError
-from tapeflow.model.symbols import SymbolKey
 
 
 class TradePayload(msgspec.Struct, frozen=True):
@@ -36,6 +34,33 @@ class TradePayload(msgspec.Struct, frozen=True):
     m: bool
     E: int | None = None
     X: str | None = None
+
+    # the venue-neutral names a feed's trade carries (tapeflow.venues.protocols.RawTrade)
+    @property
+    def trade_id(self) -> int:
+        """Raw trade id ``t``."""
+        return self.t
+
+    @property
+    def time_ms(self) -> int:
+        """Trade time ``T``, ms since the Unix epoch (UTC)."""
+        return self.T
+
+    @property
+    def price(self) -> str:
+        """Exact decimal string ``p``."""
+        return self.p
+
+    @property
+    def quantity(self) -> str:
+        """Exact decimal string ``q`` (base asset)."""
+        return self.q
+
+    @property
+    def trade_type(self) -> str | None:
+        """USD-M trade type ``X`` (``MARKET``, ``INSURANCE_FUND``, ``ADL``, ``NA``), None on
+        spot."""
+        return self.X
 
 
 class _Frame(msgspec.Struct, frozen=True):
@@ -140,37 +165,3 @@ def guess_symbol(frame: str | bytes) -> str | None:
         if found:
             return found.group(1).upper()
     return None
-
-
-@dataclass(slots=True)
-class LiveTick:
-    """One trade taken off a feed, on its way to the batch writer.
-
-    Attributes:
-        key: the symbol.
-        trade_id: raw exchange trade id.
-        time_ms: exchange trade time, ms since the Unix epoch (UTC).
-        price: exact decimal string as the exchange sent it.
-        quantity: exact decimal string.
-        side: aggressor (taker) side, ``"buy"`` or ``"sell"``.
-        trade_type: USD-M ``X`` or None.
-        local_us: local receive time, µs since the Unix epoch (UTC).
-    """
-
-    key: SymbolKey
-    trade_id: int
-    time_ms: int
-    price: str
-    quantity: str
-    side: str
-    trade_type: str | None
-    local_us: int
-
-
-@dataclass(slots=True)
-class QuarantinedFrame:
-    """A frame refused before it became a tick, kept verbatim with the reason."""
-
-    key: SymbolKey
-    raw: str
-    reason: str

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 from decimal import Decimal, InvalidOperation
-from typing import ClassVar, Protocol
+from typing import ClassVar
 
 from cryptofeed.connection import AsyncConnection, WSAsyncConn
 from cryptofeed.defines import BUY, SELL, TRADES
@@ -29,31 +29,13 @@ from cryptofeed.feed import Feed
 from cryptofeed.symbols import Symbols
 from cryptofeed.types import Trade
 
-from tapeflow.ingest.messages import MalformedFrame, NotATradeFrame, decode_trade_frame
-from tapeflow.ingest.settings import FeedSpec
+from tapeflow.venues.binance.messages import MalformedFrame, NotATradeFrame, decode_trade_frame
+from tapeflow.venues.feeds import FeedSink, FeedTarget
 
 log = logging.getLogger(__name__)
 
 #: Quote assets used to split native symbols into cryptofeed's ``BASE-QUOTE`` names.
 QUOTE_ASSETS = ("USDT", "USDC", "FDUSD", "BUSD", "TUSD", "BTC", "ETH", "BNB", "EUR", "TRY")
-
-
-class FeedSink(Protocol):
-    """Where a raw-trade feed delivers (implemented by the ingest service)."""
-
-    async def on_trade(self, trade: Trade, receipt_timestamp: float) -> None:
-        """cryptofeed TRADES callback; ``trade.raw`` is the :class:`TradePayload`."""
-
-    async def on_malformed(
-        self, conn: AsyncConnection, frame: str, reason: str, symbol: str | None
-    ) -> None:
-        """A frame that could not be parsed (kept verbatim with ``reason``)."""
-
-    def on_connected(self, conn: AsyncConnection, *, reconnect: bool) -> None:
-        """A WebSocket connection opened (``reconnect``: it had been open before)."""
-
-    def on_disconnected(self, conn: AsyncConnection, reason: str) -> None:
-        """An open WebSocket connection closed (for any reason, including stop)."""
 
 
 class ObservedWSConn(WSAsyncConn):
@@ -186,11 +168,11 @@ def register_symbols(feed_cls: type[Feed], mapping: dict[str, str]) -> None:
     Symbols.set(feed_cls.id, {**known, **mapping}, info)
 
 
-def build_feed(spec: FeedSpec, sink: FeedSink, *, ws_url: str | None, timeout_s: float) -> Feed:
+def build_feed(spec: FeedTarget, sink: FeedSink, *, ws_url: str | None, timeout_s: float) -> Feed:
     """The cryptofeed feed for ``spec``: TRADES on raw trades, reconnecting forever.
 
     Args:
-        spec: exchange market and symbols.
+        spec: the market and its native symbols (ingest's ``FeedSpec``).
         sink: receives trades (cryptofeed callback), bad frames and connection events.
         ws_url: WebSocket base address replacing the exchange's, or None.
         timeout_s: reconnect a connection silent this long (cryptofeed's watchdog).

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -33,51 +32,9 @@ from tenacity import (
     wait_exponential,
 )
 
-from tapeflow.model.errors import TapeflowError
+from tapeflow.venues.recovery import RangeFetch, RestTrade, RestUnavailable
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class RestTrade:
-    """One raw trade from ``historicalTrades``.
-
-    Attributes:
-        trade_id: raw trade id.
-        price: exact decimal string.
-        quantity: exact decimal string (base asset).
-        time_ms: trade time, ms since the Unix epoch (UTC).
-        is_buyer_maker: True when the aggressor (taker) sold.
-    """
-
-    trade_id: int
-    price: str
-    quantity: str
-    time_ms: int
-    is_buyer_maker: bool
-
-
-@dataclass(frozen=True, slots=True)
-class RangeFetch:
-    """What REST returned for an id range.
-
-    Attributes:
-        trades: trades with ids in the asked range, ascending, each once.
-        covered_to: highest id the answers reached (may exceed the range end); ids up to it
-            that are not in ``trades`` are not served by the REST API. ``first - 1`` if
-            nothing was returned.
-        caught_up: the last answer was shorter than asked: the exchange has no later trade
-            yet.
-    """
-
-    trades: list[RestTrade]
-    covered_to: int
-    caught_up: bool
-
-
-class RestUnavailable(TapeflowError):
-    """Trade history could not be fetched (no API key, refused request, network down after
-    the retries). The message is safe to log and store (no secrets)."""
 
 
 def _import_ccxt() -> tuple[ModuleType, ModuleType]:
@@ -105,7 +62,8 @@ def point_urls(exchange: Any, base_url: str) -> None:
 
 
 class TradeHistoryClient:
-    """Raw trade history of one Binance market (``"spot"`` or ``"usdm"``) through ccxt.
+    """Raw trade history of one Binance market (``"spot"`` or ``"usdm"``) through ccxt; a
+    :class:`~tapeflow.venues.recovery.TradeHistory`.
 
     Args:
         market: ``"spot"`` (ccxt ``binance``) or ``"usdm"`` (ccxt ``binanceusdm``).
@@ -164,6 +122,10 @@ class TradeHistoryClient:
             )
             self._ex = ex
         return self._ex
+
+    async def warm_up(self) -> None:
+        """Import ccxt now (:func:`load_ccxt`), before any feed connects."""
+        await load_ccxt()
 
     async def close(self) -> None:
         """Release the HTTP session."""

@@ -41,6 +41,7 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
 from tapeflow.model.symbols import SymbolKey  # noqa: E402
+from tapeflow.resources import sql_folder  # noqa: E402
 from tapeflow.sources import (  # noqa: E402
     ImportOptions,
     binance_archive,
@@ -147,7 +148,7 @@ def read_table(path: Path) -> tuple[float, pa.Table]:
 def bench_duckdb(table: pa.Table, db: Path) -> float:
     con = duckdb.connect(str(db), config={"threads": THREADS, "memory_limit": MEMORY})
     con.execute("SET TimeZone = 'UTC'")  # as the store's pool does
-    con.execute((REPO / "sql" / "schema" / "001_ticks.sql").read_text())
+    con.execute((sql_folder("schema") / "001_ticks.sql").read_text())
     con.register("arrow_table", table)
     t = time.perf_counter()
     con.execute(
@@ -167,7 +168,7 @@ def bench_duckdb_csv(path: Path, db: Path) -> float:
     one statement, no validation and no Arrow in between (a reference for what parsing a
     file costs on this machine, not a way tapeflow imports)."""
     con = duckdb.connect(str(db), config={"threads": THREADS, "memory_limit": MEMORY})
-    con.execute((REPO / "sql" / "schema" / "001_ticks.sql").read_text())
+    con.execute((sql_folder("schema") / "001_ticks.sql").read_text())
     columns = (
         "{'id': 'BIGINT', 'price': 'DECIMAL(18,8)', 'qty': 'DECIMAL(28,8)', "
         "'quote_qty': 'VARCHAR', 'time': 'BIGINT', 'is_buyer_maker': 'BOOLEAN'}"

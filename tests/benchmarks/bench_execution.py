@@ -41,15 +41,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT), str(ROOT / "src")]
 
-from tapeflow.execution.engine import ExecutionEngine  # noqa: E402
-from tapeflow.execution.paper import PaperExchange  # noqa: E402
-from tapeflow.execution.settings import (  # noqa: E402
+from tapeflow.config.execution import (  # noqa: E402
     DrawdownLevels,
     ExecutionSettings,
     PortfolioHealthSettings,
     RestingStopSettings,
     RiskSettings,
 )
+from tapeflow.execution.engine import ExecutionEngine  # noqa: E402
+from tapeflow.execution.paper import PaperExchange  # noqa: E402
 from tapeflow.execution.stops import TrailingStopBook  # noqa: E402
 from tapeflow.model.orders import OrderRequest  # noqa: E402
 from tapeflow.model.signals import TradeSignal  # noqa: E402

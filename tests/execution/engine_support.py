@@ -9,10 +9,10 @@ from decimal import Decimal
 from pathlib import Path
 
 from tapeflow.bus import EventBus
+from tapeflow.config.execution import ExecutionSettings
 from tapeflow.execution.engine import ExecutionEngine
 from tapeflow.execution.paper import PaperExchange
 from tapeflow.execution.refusals import RefusalLog
-from tapeflow.execution.settings import ExecutionSettings
 from tapeflow.model.symbols import SymbolKey
 from tapeflow.model.ticks import TradeTick
 from tapeflow.state.embedded import EmbeddedStore

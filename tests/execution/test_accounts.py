@@ -13,12 +13,12 @@ import pytest
 from tapeflow.app.markets import load_market_snapshot
 from tapeflow.bus import EventBus
 from tapeflow.config import ConfigError, load_config
+from tapeflow.config.execution import ExecutionSettings, RiskSettings
 from tapeflow.execution.accounts import missing_rate, rate, value
 from tapeflow.execution.engine import ExecutionEngine
 from tapeflow.execution.factory import create_exchange
 from tapeflow.execution.paper import PaperExchange
 from tapeflow.execution.refusals import RefusalLog
-from tapeflow.execution.settings import ExecutionSettings, RiskSettings
 from tapeflow.model.signals import TradeSignal
 from tapeflow.model.symbols import SymbolKey
 from tapeflow.model.ticks import TradeTick

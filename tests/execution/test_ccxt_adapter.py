@@ -18,6 +18,7 @@ from urllib.parse import urlencode
 import aiohttp
 import pytest
 
+from tapeflow.config.execution import BreakerSettings, RetrySettings
 from tapeflow.execution.ccxt_adapter import CcxtExchange, Credentials
 from tapeflow.execution.errors import (
     CircuitOpenError,
@@ -26,7 +27,6 @@ from tapeflow.execution.errors import (
     OrderStatusUnknown,
     TransientExchangeError,
 )
-from tapeflow.execution.settings import BreakerSettings, RetrySettings
 from tapeflow.model.orders import OrderRequest
 from tapeflow.model.symbols import SymbolKey
 from tests.execution.support import real_ticks
@@ -566,8 +566,8 @@ async def test_breaker_open_before_sending_means_not_sent(venue):
 async def test_engine_trades_live_through_the_adapter(venue, store):
     """Signal -> chain -> signed market order -> position -> trailing stop -> exit, all
     against the local exchange; the exit price is the server's price when the stop fired."""
+    from tapeflow.config.execution import ExecutionSettings, RiskSettings
     from tapeflow.execution.engine import ExecutionEngine
-    from tapeflow.execution.settings import ExecutionSettings, RiskSettings
     from tests.execution.support import signal
 
     st = venue.state
@@ -611,8 +611,8 @@ async def test_engine_trades_live_through_the_adapter(venue, store):
 
 async def test_exchange_breaker_degrades_health_and_is_published(venue, store):
     from tapeflow.bus import EventBus
+    from tapeflow.config.execution import ExecutionSettings
     from tapeflow.execution.engine import ExecutionEngine
-    from tapeflow.execution.settings import ExecutionSettings
     from tapeflow.model.events import CircuitBreakerTripped
     from tests.execution.support import signal
 
@@ -643,9 +643,9 @@ async def test_exchange_breaker_degrades_health_and_is_published(venue, store):
 
 
 async def test_factory_builds_paper_on_real_rules_or_live(venue, store, monkeypatch):
+    from tapeflow.config.execution import ExecutionSettings
     from tapeflow.execution.factory import create_exchange
     from tapeflow.execution.paper import PaperExchange
-    from tapeflow.execution.settings import ExecutionSettings
 
     monkeypatch.delenv("BINANCE_API_KEY", raising=False)
     paper = await create_exchange(ExecutionSettings(), store, api_base_url=venue.url)
@@ -670,8 +670,8 @@ async def test_spot_exit_sells_what_is_held_after_the_base_asset_fee(venue, stor
     """Binance charges a spot buyer's commission in the bought asset: 0.01 BTC bought
     leaves 0.00999 BTC. The exit sells that, and the realized P&L equals the USDT the round
     trip really made."""
+    from tapeflow.config.execution import ExecutionSettings, RiskSettings
     from tapeflow.execution.engine import ExecutionEngine
-    from tapeflow.execution.settings import ExecutionSettings, RiskSettings
     from tests.execution.support import signal
 
     st = venue.state

@@ -9,8 +9,8 @@ from decimal import Decimal
 import pytest
 
 from tapeflow.bus import EventBus
+from tapeflow.config.execution import ExecutionSettings, RestingStopSettings, RiskSettings
 from tapeflow.execution.chain import ExecutionChain, SignalContext, refuse
-from tapeflow.execution.settings import ExecutionSettings, RestingStopSettings, RiskSettings
 from tapeflow.model.events import (
     OrderFailed,
     OrderFilled,

@@ -13,10 +13,10 @@ from decimal import Decimal
 import pytest
 
 from tapeflow.bus import EventBus
+from tapeflow.config.execution import CorrelationSettings, ExecutionSettings
 from tapeflow.execution.correlation import change_pct, closes_1m, correlation
 from tapeflow.execution.engine import ExecutionEngine
 from tapeflow.execution.paper import PaperExchange
-from tapeflow.execution.settings import CorrelationSettings, ExecutionSettings
 from tapeflow.model.events import ForceExitRequired
 from tapeflow.model.symbols import SymbolKey
 from tapeflow.sources import import_paths

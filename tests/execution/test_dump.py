@@ -10,9 +10,9 @@ from decimal import Decimal
 
 import pytest
 
+from tapeflow.config.execution import DumpSettings, ExecutionSettings
 from tapeflow.execution.dump import Bar1m, DumpInputs, dump_signals, read_dump_inputs
 from tapeflow.execution.market_exits import MarketExits
-from tapeflow.execution.settings import DumpSettings, ExecutionSettings
 from tapeflow.model.events import CandleClosed, ForceExitRequired
 from tapeflow.model.ticks import TradeTick
 from tapeflow.sources import import_paths

@@ -7,14 +7,14 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 
-from tapeflow.execution.client_ids import client_order_id
-from tapeflow.execution.risk import RiskLevel
-from tapeflow.execution.settings import (
+from tapeflow.config.execution import (
     DrawdownLevels,
     ExecutionSettings,
     RestingStopSettings,
     RiskSettings,
 )
+from tapeflow.execution.client_ids import client_order_id
+from tapeflow.execution.risk import RiskLevel
 from tapeflow.model.events import (
     CircuitBreakerTripped,
     ForceExitRequired,

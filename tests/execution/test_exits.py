@@ -9,8 +9,8 @@ import dataclasses
 from datetime import timedelta
 from decimal import Decimal
 
+from tapeflow.config.execution import ExecutionSettings, RestingStopSettings, RiskSettings
 from tapeflow.execution.engine import STOPS_STATE
-from tapeflow.execution.settings import ExecutionSettings, RestingStopSettings, RiskSettings
 from tests.execution.engine_support import BTC, Clock, make_rig
 from tests.execution.support import real_ticks, signal
 

@@ -9,6 +9,7 @@ from decimal import Decimal
 import pytest
 from pydantic import ValidationError
 
+from tapeflow.config.execution import PortfolioHealthSettings
 from tapeflow.execution.health import (
     HealthBand,
     OpenPosition,
@@ -18,7 +19,6 @@ from tapeflow.execution.health import (
     worst,
 )
 from tapeflow.execution.portfolio import Cadence
-from tapeflow.execution.settings import PortfolioHealthSettings
 
 AT = datetime(2024, 8, 8, 23, 55, tzinfo=UTC)
 S = PortfolioHealthSettings()

@@ -8,6 +8,7 @@ from decimal import Decimal
 
 import pytest
 
+from tapeflow.config.execution import ExecutionSettings, RiskSettings
 from tapeflow.execution.client_ids import (
     BINANCE_CLIENT_ID,
     InvalidClientOrderIdError,
@@ -16,7 +17,6 @@ from tapeflow.execution.client_ids import (
     parse_client_order_id,
 )
 from tapeflow.execution.errors import exchange_error_code, scrub
-from tapeflow.execution.settings import ExecutionSettings, RiskSettings
 from tapeflow.execution.statefile import JsonStateFile
 from tapeflow.model.symbols import SymbolKey
 from tests.execution.support import signal

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from tapeflow.config.execution import FlattenSettings
 from tapeflow.execution.controls import OperatorControls
 from tapeflow.execution.flatten import flatten
-from tapeflow.execution.settings import FlattenSettings
 from tests.execution.engine_support import BTC, ETH, make_rig
 from tests.execution.support import real_ticks, signal
 from tests.execution.test_engine import settings

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+from tapeflow.config.execution import DrawdownLevels, ExecutionSettings, RiskSettings
 from tapeflow.execution.health import HealthBand, unrealized_pnl
-from tapeflow.execution.settings import DrawdownLevels, ExecutionSettings, RiskSettings
 from tapeflow.model.events import (
     ForceExitRequired,
     PortfolioHealthDegraded,

@@ -8,9 +8,9 @@ import itertools
 from datetime import timedelta
 from decimal import Decimal
 
+from tapeflow.config.execution import ExecutionSettings, RestingStopSettings, RiskSettings
 from tapeflow.execution.client_ids import parse_client_order_id
 from tapeflow.execution.resting import resting_level
-from tapeflow.execution.settings import ExecutionSettings, RestingStopSettings, RiskSettings
 from tests.execution.engine_support import BTC, Clock, make_rig
 from tests.execution.support import real_ticks, signal
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from tapeflow.config.execution import ExecutionSettings, RestingStopSettings, RiskSettings
 from tapeflow.execution.engine import ExecutionEngine
 from tapeflow.execution.resting import resting_level, spot_limit
-from tapeflow.execution.settings import ExecutionSettings, RestingStopSettings, RiskSettings
 from tests.execution.support import real_ticks, signal
 from tests.execution.test_ccxt_adapter import SPOT, USDM, venue  # noqa: F401 (fixture)
 from tests.servers.binance_trading import COMMISSION_STEP, SPOT_FEE, USDM_FEE

@@ -8,8 +8,8 @@ from decimal import Decimal
 import pytest
 
 from tapeflow.bus import EventBus
+from tapeflow.config.execution import DrawdownLevels, ExecutionSettings, RiskSettings
 from tapeflow.execution.risk import STATE_NAME, PortfolioRisk, RiskLevel, next_utc_midnight
-from tapeflow.execution.settings import DrawdownLevels, ExecutionSettings, RiskSettings
 from tapeflow.execution.statefile import JsonStateFile
 from tapeflow.model.events import CircuitBreakerTripped
 from tapeflow.model.records import Position

@@ -7,7 +7,7 @@ from decimal import ROUND_DOWN, Decimal
 import pytest
 
 from tapeflow.app.markets import load_market_snapshot
-from tapeflow.execution.settings import RiskSettings
+from tapeflow.config.execution import RiskSettings
 from tapeflow.execution.sizing import position_size
 from tapeflow.model.symbols import SymbolKey
 from tests.execution.support import market_rules, real_ticks

@@ -97,7 +97,7 @@ def test_stop_only_ratchets_in_the_positions_favour(direction):
 
 
 def test_default_distances_and_exact_initial_stop():
-    from tapeflow.execution.settings import RiskSettings
+    from tapeflow.config.execution import RiskSettings
 
     assert RiskSettings().trailing_pct == Decimal("0.5")
     assert RiskSettings(asset_class="meme").trailing_pct == Decimal("17.5")

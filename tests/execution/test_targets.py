@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 
 from tapeflow.config import ConfigError, load_config
-from tapeflow.execution.settings import RiskSettings
+from tapeflow.config.execution import RiskSettings
 from tapeflow.execution.targets import risk_reward_target, take_profit_price
 from tests.execution.engine_support import BTC
 from tests.execution.support import signal

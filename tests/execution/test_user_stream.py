@@ -14,13 +14,13 @@ from decimal import Decimal
 
 import pytest
 
-from tapeflow.execution.engine import ExecutionEngine
-from tapeflow.execution.settings import (
+from tapeflow.config.execution import (
     ExecutionSettings,
     RestingStopSettings,
     RetrySettings,
     RiskSettings,
 )
+from tapeflow.execution.engine import ExecutionEngine
 from tapeflow.execution.user_stream import mask, order_event
 from tests.execution.support import real_ticks, signal
 from tests.execution.test_ccxt_adapter import SPOT, USDM, Venue

@@ -9,7 +9,7 @@ import pytest
 from cryptofeed.defines import TRADES
 from cryptofeed.symbols import Symbols
 
-from tapeflow.ingest.settings import FeedSpec
+from tapeflow.config.ingest import FeedSpec
 from tapeflow.venues.binance.feeds import (
     BinanceFuturesRawTrades,
     BinanceRawTrades,

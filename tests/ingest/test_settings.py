@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from tapeflow.config.ingest import FeedSpec
 from tapeflow.ingest import IngestConfigError, IngestSettings, load_ingest_config
-from tapeflow.ingest.settings import FeedSpec
 from tapeflow.model.symbols import SymbolKey
 from tests.support.paths import REPO_ROOT
 

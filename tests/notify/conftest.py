@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from tapeflow.notify import Notifier, NotifySettings
+from tapeflow.config.notify import NotifySettings
+from tapeflow.notify import Notifier
 from tests.notify.mail_server import MailServer
 
 #: Shaped like a real SendGrid key; must never appear in a log line or exception text.

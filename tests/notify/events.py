@@ -20,9 +20,9 @@ from tapeflow.model.events import (
     SystemErrorEvent,
     TightenStop,
 )
+from tapeflow.model.notifications import Priority
 from tapeflow.model.signals import TradeSignal
 from tapeflow.model.symbols import SymbolKey
-from tapeflow.notify.messages import Priority
 
 BTC = SymbolKey("binance", "usdm", "BTCUSDT")
 AT = datetime(2024, 3, 1, 12, 0, 5, tzinfo=UTC)

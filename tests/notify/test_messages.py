@@ -8,8 +8,9 @@ from decimal import Decimal
 import pytest
 
 from tapeflow.model.events import ConnectionLost, ConnectionRestored, TradeTickReceived
+from tapeflow.model.notifications import Priority
 from tapeflow.notify.coalesce import Coalescer, Digest
-from tapeflow.notify.messages import NOTIFIED_EVENTS, Priority, compose, render
+from tapeflow.notify.messages import NOTIFIED_EVENTS, compose, render
 from tests.notify.events import AT, BTC, EXPECTED, SIGNAL, all_events
 
 

@@ -15,8 +15,9 @@ from collections.abc import Iterator
 import pytest
 from pydantic import ValidationError
 
+from tapeflow.config.notify import NotifySettings
 from tapeflow.model.events import OrderFailed
-from tapeflow.notify import Notifier, NotifySettings
+from tapeflow.notify import Notifier
 from tapeflow.notify.redact import REDACTED, RedactingFilter, add_secret, redact
 from tapeflow.notify.sendgrid_mail import SendGridMailer, describe
 from tests.notify.conftest import API_KEY

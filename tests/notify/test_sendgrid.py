@@ -11,8 +11,9 @@ from decimal import Decimal
 import pytest
 
 from tapeflow.bus import EventBus
+from tapeflow.config.notify import NotifySettings
 from tapeflow.model.events import ConnectionLost, OrderFailed, OrderFilled
-from tapeflow.notify import Notifier, NotifySettings, subscribe
+from tapeflow.notify import Notifier, subscribe
 from tapeflow.notify.coalesce import Digest
 from tapeflow.notify.messages import compose, render
 from tests.notify.conftest import API_KEY

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from tapeflow.notify import NotifySettings, Priority
+from tapeflow.config.notify import NotifySettings
+from tapeflow.model.notifications import Priority
 from tests.notify.conftest import API_KEY
 
 ENABLED = {

@@ -12,8 +12,8 @@ from decimal import Decimal
 import pytest
 from aiohttp import web
 
+from tapeflow.config.execution import RetrySettings
 from tapeflow.execution.ccxt_adapter import CcxtExchange, Credentials
-from tapeflow.execution.settings import RetrySettings
 from tests.execution.support import real_ticks
 from tests.notify.mail_server import MailServer
 from tests.reconcile.threaded import ServerThread

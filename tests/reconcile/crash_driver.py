@@ -20,9 +20,9 @@ from typing import Annotated
 
 import typer
 
+from tapeflow.config.execution import ExecutionSettings, RetrySettings, RiskSettings
 from tapeflow.execution.ccxt_adapter import CcxtExchange
 from tapeflow.execution.engine import ExecutionEngine
-from tapeflow.execution.settings import ExecutionSettings, RetrySettings, RiskSettings
 from tapeflow.model.signals import TradeSignal
 from tapeflow.model.symbols import SymbolKey
 from tapeflow.state.embedded import EmbeddedStore

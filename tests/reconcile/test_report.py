@@ -12,10 +12,11 @@ import pytest
 from rich.console import Console
 
 from tapeflow.bus import EventBus
+from tapeflow.config.notify import NotifySettings
 from tapeflow.model.events import ReconciliationCompleted
 from tapeflow.model.orders import OrderRequest
 from tapeflow.model.symbols import SymbolKey
-from tapeflow.notify import Notifier, NotifySettings, subscribe
+from tapeflow.notify import Notifier, subscribe
 from tapeflow.notify.messages import render
 from tapeflow.state.reconcile import STATE_NAME, reconcile
 from tests.notify.mail_server import MailServer

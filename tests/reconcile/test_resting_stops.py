@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from decimal import ROUND_CEILING, Decimal
 
+from tapeflow.config.execution import RestingStopSettings
 from tapeflow.execution.client_ids import client_order_id
-from tapeflow.execution.settings import RestingStopSettings
 from tapeflow.model.orders import OrderRequest
 from tapeflow.model.symbols import SymbolKey
 from tapeflow.state.reconcile import reconcile

@@ -12,9 +12,10 @@ import pytest
 from firebase_admin import firestore
 from google.auth.credentials import AnonymousCredentials
 
+from tapeflow.config.state import StateSettings
 from tapeflow.model.records import Order, Position
 from tapeflow.state.firestore import FirestoreStore, StateConfigError
-from tapeflow.state.settings import StateSettings, open_store
+from tapeflow.state.opening import open_store
 from tests.support import firestore_emulator as emu_mod
 from tests.support.firestore_emulator import EmulatorUnavailableError, FirestoreEmulator
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from tapeflow.config.ingest import SUPPORTED_FEEDS, FeedSpec
 from tapeflow.execution.ccxt_adapter import CcxtExchange
-from tapeflow.ingest.settings import SUPPORTED_FEEDS, FeedSpec
 from tapeflow.model.symbols import MARKETS
 from tapeflow.venues import (
     VENUES,

@@ -13,10 +13,11 @@ without trades flat at the previous close, as Binance klines do for a quiet minu
    ``max_empty(tf) = max_quiet // tf`` consecutive intervals without trades lie between
    them. ``max_quiet`` is the longest quiet stretch still taken as normal trading
    (configuration ``candles.max_quiet_minutes`` per symbol, default
-   :data:`DEFAULT_MAX_QUIET_MINUTES` = 60 minutes: 60 empty 1m candles, 12 of 5m, 4 of 15m,
-   1 of 1h, 0 of 4h). The default is 7.5 times the longest quiet run in the thinnest
-   recording we hold (Binance spot XRPETH, October 2019: 8 empty minutes; the BTCUSDT
-   and ETHUSDT captures have none), and well below an exchange halt or an outage.
+   :data:`~tapeflow.config.symbols.DEFAULT_MAX_QUIET_MINUTES` = 60 minutes: 60 empty 1m
+   candles, 12 of 5m, 4 of 15m, 1 of 1h, 0 of 4h). The default is 7.5 times the longest
+   quiet run in the thinnest recording we hold (Binance spot XRPETH, October 2019: 8 empty
+   minutes; the BTCUSDT and ETHUSDT captures have none), and well below an exchange halt or
+   an outage.
 
 A break is therefore never bridged: indicators, FVGs, zones and swings restart at a segment's
 first candle (:func:`tapeflow.analytics.closed_candles.segments`), charts show only the
@@ -34,9 +35,9 @@ import polars as pl
 
 from tapeflow.analytics.query import Query
 from tapeflow.analytics.timeframes import WIDTH_US, timeframe_delta
+from tapeflow.config.symbols import DEFAULT_MAX_QUIET_MINUTES
 
 #: The default longest quiet stretch (minutes) that a continuous series still fills.
-DEFAULT_MAX_QUIET_MINUTES = 60
 DEFAULT_MAX_QUIET = timedelta(minutes=DEFAULT_MAX_QUIET_MINUTES)
 
 #: Pairs of candles checked for missing ids per query (one scalar subquery each).

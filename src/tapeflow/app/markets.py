@@ -20,8 +20,8 @@ from tapeflow.model.symbols import SymbolKey
 from tapeflow.resources import market_snapshot
 
 if TYPE_CHECKING:
+    from tapeflow.config.execution import ExecutionSettings
     from tapeflow.execution.exchange import Exchange
-    from tapeflow.execution.settings import ExecutionSettings
     from tapeflow.execution.statefile import StateStore
 
 log = logging.getLogger(__name__)

@@ -238,7 +238,7 @@ async def run_app(
     from tapeflow.execution.refusals import RefusalLog
     from tapeflow.notify import Notifier
     from tapeflow.notify import subscribe as subscribe_notifier
-    from tapeflow.state.settings import open_store
+    from tapeflow.state.opening import open_store
     from tapeflow.strategy.engine import StrategyEngine
 
     started = time.monotonic()

@@ -52,7 +52,7 @@ async def _on_stored_state(
     from tapeflow.app.run import open_exchange
     from tapeflow.execution.controls import OperatorControls
     from tapeflow.execution.engine import ExecutionEngine
-    from tapeflow.state.settings import open_store
+    from tapeflow.state.opening import open_store
 
     state = await asyncio.to_thread(open_store, cfg.state, cfg.store.root)
     engines: list[ExecutionEngine] = []

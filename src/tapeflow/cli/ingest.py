@@ -27,8 +27,8 @@ from rich.markup import escape
 from tapeflow.bus import EventBus
 from tapeflow.cli.errors import USAGE_ERROR, fail
 from tapeflow.cli.options import ConfigRootOption
+from tapeflow.config.ingest import IngestConfigError, IngestFileConfig
 from tapeflow.ingest import IngestService, load_ingest_config
-from tapeflow.ingest.settings import IngestConfigError, IngestFileConfig
 from tapeflow.ingest.writer import tune_gil_switch_interval
 from tapeflow.store import TickStore
 from tapeflow.store.owner import StoreBusyError, claim_root

@@ -3,7 +3,7 @@
 The store root is, in order: ``--root``, ``$TAPEFLOW_ROOT``, the configuration's
 ``store.root`` (commands that read a configuration), ``data``. State files (the embedded
 position store, which also holds the paper account) are relative to that root unless the
-configuration gives an absolute path (:func:`tapeflow.state.settings.state_path`).
+configuration gives an absolute path (:func:`tapeflow.state.opening.state_path`).
 """
 
 from __future__ import annotations

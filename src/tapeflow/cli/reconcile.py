@@ -74,8 +74,8 @@ async def _run(
     from tapeflow.bus import EventBus
     from tapeflow.execution.paper import PaperExchange
     from tapeflow.notify import Notifier, subscribe
+    from tapeflow.state.opening import open_store
     from tapeflow.state.reconcile import ReconcilePolicy, reconcile
-    from tapeflow.state.settings import open_store
 
     ex = config.execution
     try:

@@ -7,13 +7,13 @@ from typing import Self
 from pydantic import model_validator
 
 from tapeflow.config.base import Section
+from tapeflow.config.execution import ExecutionSettings
+from tapeflow.config.ingest import FeedSpec, IngestSettings
+from tapeflow.config.notify import NotifySettings
 from tapeflow.config.sections import AppSettings, StoreSettings
+from tapeflow.config.state import StateSettings
 from tapeflow.config.symbols import SymbolConfig, SymbolSettings
-from tapeflow.execution.settings import ExecutionSettings
-from tapeflow.ingest.settings import FeedSpec, IngestSettings
 from tapeflow.model.symbols import SymbolKey
-from tapeflow.notify.settings import NotifySettings
-from tapeflow.state.settings import StateSettings
 
 
 class AppConfig(Section):
@@ -56,7 +56,7 @@ class AppConfig(Section):
 
         Raises:
             pydantic.ValidationError: a market live ingest does not support (see
-                :data:`tapeflow.ingest.settings.SUPPORTED_FEEDS`, read from the venue
+                :data:`tapeflow.config.ingest.SUPPORTED_FEEDS`, read from the venue
                 registry; the message names the missing capability).
         """
         groups: dict[tuple[str, str], list[str]] = {}

@@ -1,7 +1,8 @@
 """Process-wide configuration sections: store and app (status line, logs).
 
-The ingest, execution, state and notify sections are defined by their packages
-(``tapeflow.<area>.settings``) and composed in :mod:`tapeflow.config.app`.
+The ingest, execution, state and notify sections are :mod:`tapeflow.config.ingest`,
+:mod:`~tapeflow.config.execution`, :mod:`~tapeflow.config.state` and
+:mod:`~tapeflow.config.notify`, composed in :mod:`tapeflow.config.app`.
 """
 
 from __future__ import annotations

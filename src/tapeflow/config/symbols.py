@@ -12,9 +12,8 @@ from typing import Self
 
 from pydantic import Field, field_validator, model_validator
 
-from tapeflow.analytics.segments import DEFAULT_MAX_QUIET_MINUTES
 from tapeflow.config.base import Section
-from tapeflow.config.risk import RiskSettings
+from tapeflow.config.execution import RiskSettings
 from tapeflow.config.strategy import StrategySettings
 from tapeflow.config.timeframes import Timeframes
 from tapeflow.model.symbols import (
@@ -24,6 +23,10 @@ from tapeflow.model.symbols import (
     normalize_symbol,
     validate_symbol,
 )
+
+#: The default longest quiet stretch (minutes) that a continuous candle series still fills
+#: (see :mod:`tapeflow.analytics.segments`).
+DEFAULT_MAX_QUIET_MINUTES = 60
 
 
 class ProfileSettings(Section):

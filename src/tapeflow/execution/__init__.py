@@ -1,11 +1,12 @@
 """Order execution: signals become orders on a paper or live (ccxt) exchange.
 
-    from tapeflow.execution import ExecutionEngine, ExecutionSettings, PaperExchange
+    from tapeflow.config.execution import ExecutionSettings
+    from tapeflow.execution import ExecutionEngine, PaperExchange
     engine = ExecutionEngine(settings, exchange, store, bus=bus)
 
 Modules, one concept each:
 
-* :mod:`~tapeflow.execution.settings` — ``RiskSettings``, ``ExecutionSettings``;
+* :mod:`~tapeflow.config.execution` — ``RiskSettings``, ``ExecutionSettings``;
 * :mod:`~tapeflow.execution.exchange` — the ``Exchange`` interface (its records are
   :mod:`tapeflow.model.orders`);
 * :mod:`~tapeflow.execution.paper` — the paper exchange (next-trade fills; protective exits
@@ -43,32 +44,22 @@ from tapeflow.execution.orders import OrderManager
 from tapeflow.execution.paper import PaperExchange
 from tapeflow.execution.refusals import Refusal, RefusalLog
 from tapeflow.execution.risk import PortfolioRisk, RiskAssessment, RiskLevel
-from tapeflow.execution.settings import (
-    BreakerSettings,
-    DrawdownLevels,
-    ExecutionSettings,
-    RetrySettings,
-    RiskSettings,
-)
 from tapeflow.execution.sizing import SizeDecision, position_size
 from tapeflow.execution.statefile import JsonStateFile, StateStore
 from tapeflow.execution.stops import ExitKind, StopTrigger, TrailingStop, TrailingStopBook
 from tapeflow.execution.targets import take_profit_price
 
 __all__ = [
-    "BreakerSettings",
     "ChainResult",
     "CircuitBreaker",
     "CircuitOpenError",
     "CredentialsMissing",
-    "DrawdownLevels",
     "DuplicateClientOrderId",
     "Exchange",
     "ExchangeRequestError",
     "ExecutionChain",
     "ExecutionEngine",
     "ExecutionError",
-    "ExecutionSettings",
     "ExitKind",
     "JsonStateFile",
     "MarketRules",
@@ -80,10 +71,8 @@ __all__ = [
     "PortfolioRisk",
     "Refusal",
     "RefusalLog",
-    "RetrySettings",
     "RiskAssessment",
     "RiskLevel",
-    "RiskSettings",
     "SignalContext",
     "SizeDecision",
     "StateStore",

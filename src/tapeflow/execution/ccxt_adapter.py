@@ -53,6 +53,7 @@ from tenacity import (
     wait_exponential,
 )
 
+from tapeflow.config.execution import BreakerSettings, RetrySettings
 from tapeflow.execution.breaker import CircuitBreaker
 from tapeflow.execution.errors import (
     CircuitOpenError,
@@ -67,7 +68,6 @@ from tapeflow.execution.errors import (
     scrub,
 )
 from tapeflow.execution.markets import MarketRules, to_decimal
-from tapeflow.execution.settings import BreakerSettings, RetrySettings
 from tapeflow.model.orders import Balance, ExchangePosition, OrderRequest, OrderType, OrderUpdate
 from tapeflow.model.records import OrderStatus
 from tapeflow.model.symbols import InvalidSymbolError, SymbolKey

@@ -16,9 +16,9 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Protocol
 
+from tapeflow.config.execution import RiskSettings
 from tapeflow.execution.markets import MarketRules
 from tapeflow.execution.refusals import RefusalLog
-from tapeflow.execution.settings import RiskSettings
 from tapeflow.execution.sizing import SizeDecision
 from tapeflow.model.records import Order, Position
 from tapeflow.model.signals import TradeSignal

@@ -43,7 +43,7 @@ from tapeflow.analytics.indicators import ema_series
 from tapeflow.analytics.orderflow import flow_window_query
 from tapeflow.analytics.query import Query, utc_frame
 from tapeflow.analytics.times import to_utc_naive
-from tapeflow.execution.settings import DumpSettings, DumpSignal
+from tapeflow.config.execution import DumpSettings, DumpSignal
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,6 +40,7 @@ from decimal import Decimal
 from typing import Any
 
 from tapeflow.bus import EventBus
+from tapeflow.config.execution import ExecutionSettings
 from tapeflow.execution.accounts import Rate, missing_rate, rate, value
 from tapeflow.execution.chain import ChainResult, SignalContext
 from tapeflow.execution.errors import ExecutionError
@@ -54,7 +55,6 @@ from tapeflow.execution.portfolio import Cadence, HealthGuard
 from tapeflow.execution.positions import PositionBook
 from tapeflow.execution.refusals import RefusalLog
 from tapeflow.execution.risk import PortfolioRisk, RiskAssessment
-from tapeflow.execution.settings import ExecutionSettings
 from tapeflow.execution.statefile import StateStore
 from tapeflow.execution.stops import TrailingStopBook
 from tapeflow.execution.trade_rate import TradeRate

@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+from tapeflow.config.execution import ExecutionSettings
 from tapeflow.execution.exchange import Exchange
 from tapeflow.execution.markets import MarketRules
 from tapeflow.execution.paper import PaperExchange
-from tapeflow.execution.settings import ExecutionSettings
 from tapeflow.execution.statefile import StateStore
 from tapeflow.model.symbols import SymbolKey
 

@@ -27,9 +27,9 @@ from dataclasses import dataclass, field
 
 from tenacity import AsyncRetrying, RetryError, retry_if_exception_type, stop_after_attempt
 
+from tapeflow.config.execution import FlattenSettings
 from tapeflow.execution.engine import ExecutionEngine
 from tapeflow.execution.errors import ExecutionError
-from tapeflow.execution.settings import FlattenSettings
 from tapeflow.model.errors import TapeflowError
 from tapeflow.model.symbols import SymbolKey
 

@@ -29,6 +29,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
+from tapeflow.config.execution import ExecutionSettings
 from tapeflow.execution.accounts import Account
 from tapeflow.execution.chain import CONTINUE, ExecutionChain, SignalContext, Verdict, refuse
 from tapeflow.execution.errors import ExecutionError
@@ -38,7 +39,6 @@ from tapeflow.execution.pauses import SymbolPauses
 from tapeflow.execution.positions import PositionBook
 from tapeflow.execution.refusals import RefusalLog
 from tapeflow.execution.risk import PortfolioRisk
-from tapeflow.execution.settings import ExecutionSettings
 from tapeflow.execution.sizing import position_size
 from tapeflow.execution.targets import take_profit_price
 from tapeflow.execution.trade_rate import TradeRate, TradeRateGate

@@ -5,7 +5,7 @@ entries, below 50 every trailing stop tightened to 0.3 %, below 30 the two posit
 the worst unrealised P&L closed — and the inputs of its ``PortfolioHealth`` snapshot (open
 positions, unrealised P&L, daily drawdown), but not the formula. tapeflow scores those
 inputs as three penalties, each scaled to 0–1 against the daily circuit-breaker drawdown
-``cb`` (5 % by default) and weighted (:class:`~tapeflow.execution.settings.HealthWeights`,
+``cb`` (5 % by default) and weighted (:class:`~tapeflow.config.execution.HealthWeights`,
 default 50 / 30 / 20)::
 
     drawdown    = min(1, daily_drawdown_pct / cb)
@@ -29,7 +29,7 @@ from datetime import datetime
 from decimal import Decimal
 from enum import IntEnum
 
-from tapeflow.execution.settings import PortfolioHealthSettings
+from tapeflow.config.execution import PortfolioHealthSettings
 
 ZERO = Decimal(0)
 ONE = Decimal(1)

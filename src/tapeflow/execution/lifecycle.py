@@ -39,6 +39,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from tapeflow.bus import EventBus
+from tapeflow.config.execution import RestingStopSettings
 from tapeflow.execution import crashpoints
 from tapeflow.execution.client_ids import client_order_id, decision_id
 from tapeflow.execution.errors import ExecutionError
@@ -46,7 +47,6 @@ from tapeflow.execution.exchange import Exchange
 from tapeflow.execution.orders import OrderManager
 from tapeflow.execution.positions import PositionBook
 from tapeflow.execution.resting import LIVE, RestingStops
-from tapeflow.execution.settings import RestingStopSettings
 from tapeflow.execution.stops import TrailingStopBook
 from tapeflow.model.events import PositionClosed, PositionOpened
 from tapeflow.model.orders import OrderUpdate

@@ -14,11 +14,11 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from tapeflow.config.execution import ExecutionSettings
 from tapeflow.execution.correlation import LeaderDump, change_pct, closes_1m, correlation
 from tapeflow.execution.dump import DumpInputs, dump_signals, read_dump_inputs
 from tapeflow.execution.portfolio import ForceExit
 from tapeflow.execution.positions import PositionBook
-from tapeflow.execution.settings import ExecutionSettings
 from tapeflow.model.events import CandleClosed
 from tapeflow.model.records import Position
 from tapeflow.model.symbols import SymbolKey

@@ -30,6 +30,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from tapeflow.bus import EventBus
+from tapeflow.config.execution import ExecutionSettings
 from tapeflow.execution.health import (
     HealthBand,
     OpenPosition,
@@ -40,7 +41,6 @@ from tapeflow.execution.health import (
 )
 from tapeflow.execution.positions import PositionBook
 from tapeflow.execution.risk import PortfolioRisk, RiskAssessment
-from tapeflow.execution.settings import ExecutionSettings
 from tapeflow.execution.stops import TrailingStopBook
 from tapeflow.model.events import PortfolioHealthDegraded, StopNewEntries, TightenStop
 from tapeflow.model.records import Order, Position

@@ -8,7 +8,7 @@ stop that ratchets from it) — and is moved as that level ratchets (seed 001 §
 
 * **order**: futures ``stop_market`` reduce-only (Binance USD-M ``STOP_MARKET`` through the
   algo-order endpoint); spot ``stop_limit`` (Binance ``STOP_LOSS_LIMIT``) whose limit lies
-  :attr:`~tapeflow.execution.settings.RestingStopSettings.spot_limit_offset_pct` beyond the
+  :attr:`~tapeflow.config.execution.RestingStopSettings.spot_limit_offset_pct` beyond the
   stop. The stop price is the protective level rounded to the price tick towards the
   position (a long's sell stop up, a short's buy stop down): never looser than the engine's
   level, so the resting order triggers on the same trade or one before the engine would.
@@ -39,12 +39,12 @@ from collections.abc import Callable
 from datetime import datetime
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
+from tapeflow.config.execution import RestingStopSettings
 from tapeflow.execution.client_ids import client_order_id
 from tapeflow.execution.errors import ExecutionError, OrderNotFound, OrderRejected
 from tapeflow.execution.exchange import Exchange
 from tapeflow.execution.markets import MarketRules
 from tapeflow.execution.orders import OrderManager
-from tapeflow.execution.settings import RestingStopSettings
 from tapeflow.execution.stops import TrailingStopBook
 from tapeflow.model.records import Order, Position
 from tapeflow.model.symbols import SymbolKey
@@ -97,7 +97,7 @@ class RestingStops:
         exchange: the venue (market rules).
         orders: idempotent order submission.
         stops: the stop book whose ``stop_price`` is the protective level.
-        settings: :class:`~tapeflow.execution.settings.RestingStopSettings`.
+        settings: :class:`~tapeflow.config.execution.RestingStopSettings`.
         clock: UTC now (the engine clock: tick time in a replay).
     """
 

@@ -24,7 +24,7 @@ from enum import IntEnum
 from typing import Any
 
 from tapeflow.bus import EventBus
-from tapeflow.execution.settings import ExecutionSettings, RiskSettings
+from tapeflow.config.execution import ExecutionSettings, RiskSettings
 from tapeflow.execution.statefile import StateStore
 from tapeflow.model.events import CircuitBreakerTripped, StopAllTrading
 from tapeflow.model.records import Position

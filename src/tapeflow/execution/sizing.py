@@ -22,8 +22,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
+from tapeflow.config.execution import RiskSettings
 from tapeflow.execution.markets import MarketRules
-from tapeflow.execution.settings import RiskSettings
 
 ZERO = Decimal(0)
 HUNDRED = Decimal(100)

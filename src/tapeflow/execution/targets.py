@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from tapeflow.execution.settings import RiskSettings
+from tapeflow.config.execution import RiskSettings
 from tapeflow.model.signals import TradeSignal
 
 

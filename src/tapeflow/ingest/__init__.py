@@ -6,14 +6,14 @@ Entry points: :class:`IngestService` (run inside an event loop), the settings mo
 (:mod:`tapeflow.cli.ingest`).
 """
 
-from tapeflow.ingest.service import IngestService
-from tapeflow.ingest.settings import (
+from tapeflow.config.ingest import (
     FeedSpec,
     IngestConfigError,
     IngestFileConfig,
     IngestSettings,
     load_ingest_config,
 )
+from tapeflow.ingest.service import IngestService
 from tapeflow.ingest.sink import FeedStats
 from tapeflow.ingest.writer import WriterFailed
 

@@ -29,11 +29,11 @@ from cryptofeed import FeedHandler
 from cryptofeed.connection import AsyncConnection
 
 from tapeflow.bus import EventBus
+from tapeflow.config.ingest import FeedSpec, IngestSettings
 from tapeflow.ingest.ledger import open_gaps
 from tapeflow.ingest.records import LiveTick
 from tapeflow.ingest.recovery import GapRecovery, RecoveryOutcome
 from tapeflow.ingest.sequence import GapRequest, SequenceTracker
-from tapeflow.ingest.settings import FeedSpec, IngestSettings
 from tapeflow.ingest.sink import FeedStats, QueueSink
 from tapeflow.ingest.status import StatusLine
 from tapeflow.ingest.writer import BatchWriter, WriterFailed, warm_up

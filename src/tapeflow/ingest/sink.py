@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from cryptofeed.connection import AsyncConnection
 from cryptofeed.types import Trade
 
+from tapeflow.config.ingest import FeedSpec
 from tapeflow.ingest.records import LiveTick, QuarantinedFrame
-from tapeflow.ingest.settings import FeedSpec
 from tapeflow.model.symbols import SymbolKey
 from tapeflow.venues import Capability, get_venue
 

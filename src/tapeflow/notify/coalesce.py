@@ -18,7 +18,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from tapeflow.notify.messages import Notification
+from tapeflow.model.notifications import Notification
 
 
 @dataclass

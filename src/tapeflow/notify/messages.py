@@ -22,11 +22,9 @@ repeats within the window follow in one summary mail.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
-from enum import IntEnum
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from tapeflow.model.events import (
     CircuitBreakerTripped,
@@ -44,42 +42,8 @@ from tapeflow.model.events import (
     SystemErrorEvent,
     TightenStop,
 )
-
-if TYPE_CHECKING:
-    from tapeflow.notify.coalesce import Digest
-
-
-class Priority(IntEnum):
-    """Urgency of a notification; lower is more urgent."""
-
-    P1 = 1
-    P2 = 2
-    P3 = 3
-
-
-@dataclass(frozen=True, slots=True)
-class Notification:
-    """One thing worth telling a human.
-
-    Attributes:
-        priority: urgency, shown in the subject.
-        kind: machine name (``"connection_lost"``, ...), also a SendGrid category.
-        title: subject text after the priority tag.
-        body: plain-text body.
-        coalesce_key: notifications sharing it are "similar" and merge within the window.
-        detail: one line telling this one apart from the others in its group.
-        hold: True for bursty kinds: wait out the window and send one counted mail.
-        at: when the underlying event happened (UTC).
-    """
-
-    priority: Priority
-    kind: str
-    title: str
-    body: str
-    coalesce_key: str
-    detail: str
-    hold: bool = False
-    at: datetime = field(default_factory=lambda: datetime.now(UTC))
+from tapeflow.model.notifications import Notification, Priority
+from tapeflow.notify.coalesce import Digest
 
 
 def _num(value: Decimal | None) -> str:

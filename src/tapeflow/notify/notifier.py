@@ -34,12 +34,13 @@ from tenacity import (
     wait_exponential,
 )
 
+from tapeflow.config.notify import NotifySettings
 from tapeflow.model.events import Event
+from tapeflow.model.notifications import Notification
 from tapeflow.notify.coalesce import Coalescer, Digest
-from tapeflow.notify.messages import Notification, compose, render
+from tapeflow.notify.messages import compose, render
 from tapeflow.notify.redact import add_secret, protect_loggers, redact
 from tapeflow.notify.sendgrid_mail import SendGridMailer, describe, is_retryable
-from tapeflow.notify.settings import NotifySettings
 
 log = logging.getLogger("tapeflow.notify")  # one logger name: carries the redacting filter
 

@@ -9,8 +9,8 @@ from python_http_client import exceptions as http_errors
 from sendgrid import SendGridAPIClient
 from sendgrid.helpers.mail import Category, From, Mail, To
 
+from tapeflow.config.notify import NotifySettings
 from tapeflow.notify.redact import add_secret, protect_loggers, redact
-from tapeflow.notify.settings import NotifySettings
 
 
 class SendGridMailer:

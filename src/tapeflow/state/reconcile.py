@@ -48,6 +48,7 @@ from decimal import Decimal
 from typing import Any
 
 from tapeflow.bus import EventBus
+from tapeflow.config.execution import RestingStopSettings
 from tapeflow.execution.client_ids import parse_client_order_id
 from tapeflow.execution.engine import STOPS_STATE
 from tapeflow.execution.errors import ExecutionError, OrderNotFound
@@ -57,7 +58,6 @@ from tapeflow.execution.markets import MarketRules
 from tapeflow.execution.orders import OrderManager
 from tapeflow.execution.positions import ACTIVE, PositionBook
 from tapeflow.execution.resting import stop_key
-from tapeflow.execution.settings import RestingStopSettings
 from tapeflow.execution.stops import TrailingStopBook
 from tapeflow.model.orders import Balance, ExchangePosition, OrderRequest, OrderType, OrderUpdate
 from tapeflow.model.records import Order, Position, utcnow

@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from tapeflow.notify.messages import Priority
+from tapeflow.model.notifications import Priority
 
 API_KEY_ENV = "SENDGRID_API_KEY"
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")

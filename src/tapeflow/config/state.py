@@ -1,4 +1,4 @@
-"""Configuration of the position store and the function that opens the configured one."""
+"""Configuration of the position store (opened by :func:`tapeflow.state.opening.open_store`)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,6 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
-
-from tapeflow.state.store import PositionStore
 
 
 class StateSettings(BaseModel):
@@ -33,30 +31,3 @@ class StateSettings(BaseModel):
     root: str = "tapeflow/paper"
     project_id: str | None = None
     database: str | None = None
-
-
-def state_path(settings: StateSettings, root: str | Path | None) -> Path:
-    """The embedded store's file: ``settings.path`` under ``root`` when relative (as is
-    when absolute, or when no root is given)."""
-    if root is None or settings.path.is_absolute():
-        return settings.path
-    return Path(root) / settings.path
-
-
-def open_store(settings: StateSettings, root: str | Path | None = None) -> PositionStore:
-    """Open the store ``settings`` describe (caller closes it); ``root``: the store root a
-    relative embedded path is under (see :func:`state_path`).
-
-    Raises:
-        tapeflow.state.firestore.StateConfigError: Firestore credentials/project/root.
-        RuntimeError: the embedded file's schema does not match this code.
-    """
-    if settings.backend == "firestore":
-        from tapeflow.state.firestore import FirestoreStore
-
-        return FirestoreStore(
-            root=settings.root, project_id=settings.project_id, database=settings.database
-        )
-    from tapeflow.state.embedded import EmbeddedStore
-
-    return EmbeddedStore(state_path(settings, root))

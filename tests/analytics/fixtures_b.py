@@ -1,8 +1,8 @@
-"""Test data for analytics part B: real trades from the shared recordings -> closed candles.
+"""Test data for the pattern detectors: real trades from the shared recordings -> closed candles.
 
-Until part A's SQL candles are wired in, the tests build the *continuous closed candle frame*
-(the contract part A hands to indicators/FVG/zones/structure) straight from the raw files with
-polars. Prices stay exact (``Decimal(18, 8)`` parsed from the exchange's price strings).
+The tests build the *continuous closed candle frame* (what the SQL candles hand to
+indicators/FVG/zones/structure) straight from the raw files with polars, independently of
+tapeflow's store. Prices stay exact (``Decimal(18, 8)`` parsed from the exchange's price strings).
 
 Frame columns (sorted by ``open_time``): ``open_time`` Datetime(us, UTC), ``open/high/low/close``
 Decimal(18, 8), ``volume/buy_volume/sell_volume`` Decimal(28, 8), ``trades`` Int64, ``closed``

@@ -1,5 +1,6 @@
 """The public API: opening read-only, symbol resolution, several symbols, ad-hoc SQL, bad
-arguments, and the detectors of part B fed with the continuous closed candle frame."""
+arguments, and the pattern detectors (indicators, FVGs, zones, structure) fed with the
+continuous closed candle frame."""
 
 from __future__ import annotations
 

@@ -12,8 +12,8 @@ only what the store needs (no test helpers, no parsed JSON):
 * baseline ``naive connect``: one ``duckdb.connect(file)`` per symbol (a separate DuckDB
   instance each, default settings), the same appends through the same SQL path.
 
-Prints ticks/s and peak RSS for each, and the ratios against the baseline. The issue's
-bound: under 512 MB peak RSS with 200 symbols open under write load.
+Prints ticks/s and peak RSS for each, and the ratios against the baseline. The bound the
+README states: under 512 MB peak RSS with 200 symbols open under write load.
 """
 
 from __future__ import annotations

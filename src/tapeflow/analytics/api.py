@@ -561,7 +561,7 @@ class Analytics:
                 done[str(key)] = refresh_candles(con, **options)
         return done
 
-    # -- detectors on the continuous closed candle frame (analytics part B) -------------------
+    # -- detectors on the continuous closed candle frame ------------------------------------
 
     def _closed_frame(self, symbol: SymbolLike, timeframe: str, start: TimeLike, end: TimeLike):
         """The continuous closed candles with their ``segment`` column: each detector runs

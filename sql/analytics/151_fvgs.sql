@@ -16,7 +16,8 @@
 -- prices, exact DECIMALs. size = top - bottom; size_pct = size / c3.close * 100 (DOUBLE);
 -- size_atr = size / ATR at c3's close (DOUBLE, NULL before ATR exists).
 -- Size filters (0 / NULL = off; all that are set must hold):
---   size >= min_ticks * tick_size (exact; min_ticks > 0 needs a positive tick_size),
+--   size >= min_ticks * tick_size (exact: tick_size taken as DECIMAL(18, 8), the store's
+--   price precision; min_ticks > 0 needs a positive tick_size),
 --   size_pct >= min_pct, size >= min_atr * ATR(atr_period) (a gap is rejected while ATR is
 --   still undefined when min_atr > 0).
 -- Fill, from the candles AFTER c3 in the same segment: a bullish gap is *touched* by a candle
@@ -36,7 +37,7 @@
 CREATE MACRO fvg_params_error(min_ticks, tick_size, min_pct, min_atr, atr_period) AS
     CASE WHEN min_ticks < 0 OR min_pct < 0 OR min_atr < 0
          THEN error('fvgs: size filters min_ticks, min_pct, min_atr must be >= 0')
-         WHEN min_ticks > 0 AND (tick_size IS NULL OR tick_size <= 0)
+         WHEN min_ticks > 0 AND coalesce(tick_size, 0) <= 0
          THEN error('fvgs: min_ticks needs a positive tick_size')
          WHEN atr_period IS NULL OR atr_period <= 0
          THEN error('fvgs: atr_period must be positive') END;
@@ -50,8 +51,10 @@ CREATE MACRO fvgs(tf, t_from := TIMESTAMP '1970-01-01', t_to := TIMESTAMP '9999-
                   atr_period := 14, max_quiet_minutes := 60) AS TABLE
 WITH c AS (
     SELECT open_time, open, high, low, close, segment, atr
-    FROM candles_atr(tf, t_from, t_to, max_quiet_minutes, atr_period)
-    WHERE fvg_params_error(min_ticks, tick_size, min_pct, min_atr, atr_period) IS NULL
+    -- the period passes the parameter check first (which raises on a bad parameter)
+    FROM candles_atr(tf, t_from, t_to, max_quiet_minutes,
+                     coalesce(fvg_params_error(min_ticks, tick_size, min_pct, min_atr,
+                                               atr_period), atr_period))
 ),
 triples AS (
     SELECT *,
@@ -79,7 +82,7 @@ found AS (
 ),
 gaps AS (
     SELECT * EXCLUDE (atr) FROM found
-    WHERE (min_ticks = 0 OR size >= min_ticks * tick_size)
+    WHERE (min_ticks = 0 OR size >= min_ticks * CAST(tick_size AS DECIMAL(18, 8)))
       AND size_pct >= min_pct
       AND (min_atr = 0 OR (atr IS NOT NULL AND NOT isnan(atr)
                            AND CAST(size AS DOUBLE) >= min_atr * atr))

@@ -23,6 +23,7 @@ import pytest
 import tapeflow
 from tapeflow.analytics.candles import refresh_candles
 from tapeflow.model.symbols import SymbolKey
+from tapeflow.sources import import_paths
 from tapeflow.store import TickStore
 from tests.analytics.rawdata import (
     Trade,
@@ -30,7 +31,7 @@ from tests.analytics.rawdata import (
     capture_trades,
     trades_table,
 )
-from tests.support.paths import FREQTRADE_JSON_GZ, HFT_DIR
+from tests.support.paths import FREQTRADE_JSON_GZ, HFT_DIR, MARKET_DIR
 
 USDM_BTC = SymbolKey("binance", "usdm", "BTCUSDT")
 SPOT_BTC = SymbolKey("binance", "spot", "BTCUSDT")
@@ -106,5 +107,23 @@ def store_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def ta(store_root: Path):
     """The analytics API over the store, opened read-only."""
     analytics = tapeflow.open(store_root, memory_limit="512MB")
+    yield analytics
+    analytics.close()
+
+
+@pytest.fixture(scope="session")
+def recordings_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Store root holding every shared recording (``tests/support/paths.MARKET_DIR``),
+    imported the way ``tapeflow import`` does, closed."""
+    root = tmp_path_factory.mktemp("recordings") / "data"
+    with TickStore(root, pool_limit=8, memory_limit="512MB") as store:
+        import_paths(store, [MARKET_DIR], exchange="binance", market="spot", progress=False)
+    return root
+
+
+@pytest.fixture(scope="session")
+def recordings(recordings_root: Path):
+    """The analytics API over :func:`recordings_root`, opened read-only."""
+    analytics = tapeflow.open(recordings_root, memory_limit="512MB")
     yield analytics
     analytics.close()

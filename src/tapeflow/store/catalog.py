@@ -74,3 +74,33 @@ def define_analytics(
     finally:
         cur.close()
         hub.execute(f"DETACH {_TEMPLATE}")
+
+
+def connect_with_catalog(path: Path | str, alias: str = "symbol") -> duckdb.DuckDBPyConnection:
+    """A plain DuckDB connection on one symbol's file with every view and macro of
+    ``sql/analytics/`` — the way to query them without tapeflow's pool, e.g. ::
+
+        con = connect_with_catalog("data/binance/spot/XRPETH/trading.duckdb")
+        con.sql("SELECT * FROM fvgs('15m') WHERE status <> 'filled'").pl()
+
+    The file is attached read-only as ``alias`` and made the default database, the catalog
+    is defined in the connection's in-memory database (as :func:`define_analytics` does for
+    the pool's hub) and searched after the file. No other process may hold the file
+    read-write (DuckDB's lock); while ``tapeflow run`` holds it, use ``tapeflow.open`` or
+    ``tapeflow sql``, which go through the query endpoint. Close the connection when done.
+
+    Raises:
+        duckdb.IOException: the file is missing or locked by another process.
+        SchemaError: an analytics file fails to define.
+    """
+    con = duckdb.connect()
+    try:
+        define_analytics(con)
+        quoted = str(path).replace("'", "''")
+        con.execute(f"ATTACH '{quoted}' AS \"{alias}\" (READ_ONLY)")
+        con.execute(f'USE "{alias}"')
+        con.execute(f"SET search_path = '\"{alias}\".main,{HUB_DATABASE}.main'")
+    except BaseException:
+        con.close()
+        raise
+    return con

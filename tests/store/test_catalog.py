@@ -90,9 +90,13 @@ def legacy_file(path: Path) -> None:
     analytics file applied inside it in number order, all recorded as schema versions."""
     path.parent.mkdir(parents=True)
     con = duckdb.connect(str(path))
+    schema = load_migrations()
+    # the analytics files that existed then: the retired numbers and those shared with schema
+    # files (analytics files added since were never stored in a file)
+    then = RETIRED_VERSIONS | {m.version for m in schema}
     files = sorted(
-        [(m.version, 0, m) for m in load_migrations()]
-        + [(d.version, 1, d) for d in load_definitions()],
+        [(m.version, 0, m) for m in schema]
+        + [(d.version, 1, d) for d in load_definitions() if d.version in then],
         key=lambda t: t[:2],
     )
     con.execute(

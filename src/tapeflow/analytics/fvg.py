@@ -1,5 +1,12 @@
 """Fair value gaps (FVGs) on closed candles, detected and tracked incrementally.
 
+The definition is SQL: the table macro ``fvgs`` in ``sql/analytics/151_fvgs.sql`` (seed 001
+§4.1 ``fair_value_gaps``, §5.4), over the closed continuous candles and Wilder ATR of
+``150_continuous_candles.sql``. :class:`FvgTracker` is an incremental evaluation of that
+definition for the live strategy (one candle at a time, O(live gaps touched) per candle);
+``tests/analytics/test_fvg_sql.py`` proves the two equal, row for row, on every recording.
+The rules, restated:
+
 Definition (the three-candle imbalance of ICT's "fair value gap", as commonly used in
 order-flow / SMC charting; e.g. LuxAlgo's and TradingView's FVG indicators). With candles
 ``c1, c2, c3`` consecutive and closed:

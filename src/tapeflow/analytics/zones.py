@@ -1,5 +1,11 @@
 """Supply and demand zones on closed candles, detected and tracked incrementally.
 
+The definition is SQL: the table macro ``zones`` in ``sql/analytics/152_zones.sql`` (seed 001
+§4.1 ``supply_demand_zones``, §5.3), over the closed continuous candles and Wilder ATR of
+``150_continuous_candles.sql``. :class:`ZoneTracker` is an incremental evaluation of that
+definition for the live strategy (one candle at a time); ``tests/analytics/test_zones_sql.py``
+proves the two equal, row for row, on every recording. The rules, restated:
+
 Two ways a zone is born (``created_from``), following the supply/demand framework popularised by
 Sam Seiden (Online Trading Academy): price *left* an area so fast that unfilled orders remain.
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from functools import cache
 from importlib.resources.abc import Traversable
+from pathlib import Path
 
 import duckdb
 

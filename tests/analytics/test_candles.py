@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 
 from tapeflow.analytics.candles import CANDLE_COLUMNS
-from tapeflow.analytics.timeframes import TIMEFRAMES, timeframe_delta
+from tapeflow.model.timeframes import TIMEFRAMES, timeframe_delta
 from tests.analytics.conftest import SPOT_BTC, SPOT_XRP, TRADES, USDM_BTC, USDM_ETH
 from tests.analytics.rawdata import counted, reference_candles
 

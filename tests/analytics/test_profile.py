@@ -16,8 +16,8 @@ import pytest
 import tapeflow
 from tapeflow.analytics.errors import BucketError, UnknownTimeframeError
 from tapeflow.analytics.profile import profile_levels_query
-from tapeflow.analytics.timeframes import timeframe_delta
 from tapeflow.model.symbols import SymbolKey
+from tapeflow.model.timeframes import timeframe_delta
 from tapeflow.store import TickStore
 from tests.analytics.conftest import SPOT_BTC, SPOT_XRP, TRADES, USDM_BTC
 from tests.analytics.profile_reference import classify_shape, point_of_control, value_area

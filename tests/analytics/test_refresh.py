@@ -11,7 +11,7 @@ import pytest
 
 from tapeflow.analytics.api import Analytics
 from tapeflow.analytics.candles import refresh_candles
-from tapeflow.analytics.timeframes import TIMEFRAMES, timeframe_delta
+from tapeflow.model.timeframes import TIMEFRAMES, timeframe_delta
 from tapeflow.store import TickStore
 from tests.analytics.conftest import USDM_BTC, usdm_btc_trades
 from tests.analytics.rawdata import reference_candles, trades_table

@@ -20,7 +20,7 @@ import tapeflow
 from tapeflow.analytics.api import Analytics
 from tapeflow.analytics.charts import load_chart_data
 from tapeflow.analytics.segments import DEFAULT_MAX_QUIET
-from tapeflow.analytics.timeframes import TIMEFRAMES, timeframe_delta
+from tapeflow.model.timeframes import TIMEFRAMES, timeframe_delta
 from tests.analytics.conftest import SPOT_XRP
 from tests.support.gap_store import SPOT_BTC, USDM_BTC, build_gap_store
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 import pytest
 
 from tapeflow.analytics.errors import UnknownTimeframeError
-from tapeflow.analytics.timeframes import (
+from tapeflow.model.timeframes import (
     PERIODS,
     WIDTH_US,
     ceil_time,
@@ -22,6 +23,16 @@ def test_python_and_sql_widths_agree(ta):
     for tf in PERIODS:
         got = ta.sql(USDM_BTC, "SELECT timeframe_us(?) AS w", [tf])["w"][0]
         assert got == WIDTH_US[tf] == timeframe_delta(tf).total_seconds() * 1_000_000
+
+
+def test_sql_macro_names_exactly_the_python_table(ta):
+    """Every name of the ``timeframe_us`` macro, with its width, is the Python table's."""
+    definition = ta.sql(
+        USDM_BTC,
+        "SELECT macro_definition FROM duckdb_functions() WHERE function_name = 'timeframe_us'",
+    )["macro_definition"][0]
+    pairs = re.findall(r"'(\w+)'\)*\s+THEN\s+\(*CAST\((\d+) AS BIGINT\)", definition)
+    assert {name: int(width) for name, width in pairs} == WIDTH_US
 
 
 @pytest.mark.parametrize(

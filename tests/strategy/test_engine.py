@@ -16,9 +16,10 @@ from tapeflow.bus import EventBus
 from tapeflow.config import parse_config
 from tapeflow.model.events import CandleClosed, SignalGenerated
 from tapeflow.model.signals import TradeSignal
+from tapeflow.model.timeframes import floor_time
 from tapeflow.store import TickStore
 from tapeflow.strategy.decision_log import read_decisions
-from tapeflow.strategy.engine import StrategyEngine, floor_time
+from tapeflow.strategy.engine import StrategyEngine
 from tapeflow.strategy.levels import LEVELS
 from tests.strategy.recordings import SYMBOLS, XRPETH
 

@@ -75,9 +75,9 @@ from tapeflow.analytics.profile import (
 from tapeflow.analytics.query import Query, QueryRunner, StoreRunner
 from tapeflow.analytics.resolve import resolve_symbol
 from tapeflow.analytics.segments import DEFAULT_MAX_QUIET, check_max_quiet
-from tapeflow.analytics.timeframes import PERIODS, check_timeframe, timeframe_delta
 from tapeflow.analytics.times import TimeLike, resolve_range, to_utc_naive
 from tapeflow.model.symbols import SymbolKey
+from tapeflow.model.timeframes import PERIODS, check_timeframe, timeframe_delta
 from tapeflow.store import TickStore, UnknownSymbolError
 from tapeflow.store.owner import StoreBusyError, root_owner
 from tapeflow.store.tickstore import GAPS_SQL, SUMMARY_SQL

@@ -56,14 +56,14 @@ import polars as pl
 
 from tapeflow.analytics.query import Query
 from tapeflow.analytics.segments import DEFAULT_MAX_QUIET, break_flags
-from tapeflow.analytics.timeframes import (
+from tapeflow.analytics.times import MAX_TS, MIN_TS
+from tapeflow.model.timeframes import (
     TIMEFRAMES,
     WIDTH_US,
     ceil_time,
     check_timeframe,
     floor_time,
 )
-from tapeflow.analytics.times import MAX_TS, MIN_TS
 
 #: Column order of a candle frame (after the ``symbol`` column the API adds).
 CANDLE_COLUMNS: tuple[str, ...] = (

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tapeflow.model.errors import TapeflowError
+from tapeflow.model.timeframes import UnknownTimeframeError
 from tapeflow.store import UnknownSymbolError
 from tapeflow.store.sandbox import ReadOnlyQueryError
 
@@ -14,10 +15,6 @@ __all__ = [
     "SymbolNotFoundError",
     "UnknownTimeframeError",
 ]
-
-
-class UnknownTimeframeError(TapeflowError, ValueError):
-    """A timeframe or period name that is not supported."""
 
 
 class InvalidRangeError(TapeflowError, ValueError):

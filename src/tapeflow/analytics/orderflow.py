@@ -59,8 +59,8 @@ from tapeflow.analytics.candles import (
 from tapeflow.analytics.errors import InvalidRangeError
 from tapeflow.analytics.query import Query
 from tapeflow.analytics.segments import DEFAULT_MAX_QUIET
-from tapeflow.analytics.timeframes import check_timeframe, floor_time
 from tapeflow.analytics.times import to_utc_naive
+from tapeflow.model.timeframes import check_timeframe, floor_time
 
 ORDER_FLOW_COLUMNS: tuple[str, ...] = (
     "open_time",

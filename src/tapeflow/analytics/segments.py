@@ -34,8 +34,8 @@ from datetime import timedelta
 import polars as pl
 
 from tapeflow.analytics.query import Query
-from tapeflow.analytics.timeframes import WIDTH_US, timeframe_delta
 from tapeflow.config.symbols import DEFAULT_MAX_QUIET_MINUTES
+from tapeflow.model.timeframes import WIDTH_US, timeframe_delta
 
 #: The default longest quiet stretch (minutes) that a continuous series still fills.
 DEFAULT_MAX_QUIET = timedelta(minutes=DEFAULT_MAX_QUIET_MINUTES)

@@ -35,24 +35,12 @@ from tapeflow.analytics.candles import refresh_candles
 from tapeflow.bus import EventBus
 from tapeflow.model.events import CandleClosed, TradeTickReceived
 from tapeflow.model.symbols import SymbolKey
+from tapeflow.model.timeframes import TIMEFRAMES, floor_time, timeframe_delta
 from tapeflow.store import TickStore
 
 log = logging.getLogger(__name__)
 
-#: Timeframes and their length; every one divides a UTC day.
-TIMEFRAMES: dict[str, timedelta] = {
-    "1m": timedelta(minutes=1),
-    "5m": timedelta(minutes=5),
-    "15m": timedelta(minutes=15),
-    "1h": timedelta(hours=1),
-    "4h": timedelta(hours=4),
-}
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def interval_start(ts: datetime, length: timedelta) -> datetime:
-    """Open time of the epoch-aligned interval of ``length`` holding ``ts`` (UTC)."""
-    return ts - ((ts - _EPOCH) % length)
 
 
 class CandleClock:
@@ -63,7 +51,8 @@ class CandleClock:
         bus: where ``CandleClosed`` goes.
         flush: coroutine that makes every tick received so far for a symbol durable
             (the ingest or replay writer's ``flush``).
-        timeframes: which timeframes to announce (subset of :data:`TIMEFRAMES`).
+        timeframes: which timeframes to announce (subset of
+            :data:`tapeflow.model.timeframes.TIMEFRAMES`).
         refresh: the symbols whose closed candles must be durable and cached before the
             event (those the strategy reads); None = all. Others get their events without
             the flush and refresh (readers compute uncached candles from the ticks).
@@ -74,7 +63,7 @@ class CandleClock:
         store: TickStore,
         bus: EventBus,
         flush: Callable[[SymbolKey], Awaitable[None]],
-        timeframes: Sequence[str] = tuple(TIMEFRAMES),
+        timeframes: Sequence[str] = TIMEFRAMES,
         refresh: Iterable[SymbolKey] | None = None,
     ) -> None:
         unknown = set(timeframes) - set(TIMEFRAMES)
@@ -83,7 +72,7 @@ class CandleClock:
         self._store = store
         self._bus = bus
         self._flush = flush
-        self._timeframes = [(tf, TIMEFRAMES[tf]) for tf in TIMEFRAMES if tf in timeframes]
+        self._timeframes = [(tf, timeframe_delta(tf)) for tf in TIMEFRAMES if tf in timeframes]
         self._refresh_keys = None if refresh is None else frozenset(refresh)
         self._open: dict[SymbolKey, datetime] = {}
         self._last_price: dict[SymbolKey, Decimal] = {}
@@ -106,7 +95,7 @@ class CandleClock:
         """Advance the symbol's clock to the tick's minute; announce what closed."""
         tick = event.tick
         key = tick.key
-        minute = interval_start(tick.ts, TIMEFRAMES["1m"])
+        minute = floor_time(tick.ts, "1m")
         async with self._lock:
             current = self._open.get(key)
             close = self._last_price.get(key)
@@ -148,7 +137,7 @@ class CandleClock:
 
     async def close_due(self, at: datetime) -> None:
         """Announce every candle of every symbol that ended at or before ``at`` (UTC)."""
-        minute = interval_start(at, TIMEFRAMES["1m"])
+        minute = floor_time(at, "1m")
         async with self._lock:
             for key, current in list(self._open.items()):
                 if minute > current:
@@ -161,7 +150,7 @@ class CandleClock:
         ended by ``minute`` and was not announced yet; flush and refresh first."""
         due = []
         for tf, length in self._timeframes:
-            was, now = interval_start(current, length), interval_start(minute, length)
+            was, now = floor_time(current, length), floor_time(minute, length)
             if now > was and self._announced.get((key, tf), _EPOCH) < was + length:
                 due.append((tf, was, length))
         if not due:

@@ -23,11 +23,10 @@ from tapeflow.config.strategy import (
     ZoneSettings,
 )
 from tapeflow.config.symbols import ProfileSettings, SymbolConfig, SymbolSettings
-from tapeflow.config.timeframes import TIMEFRAME_SECONDS, Timeframe, Timeframes
+from tapeflow.config.timeframes import Timeframes
 
 __all__ = [
     "DEFAULT_CONFIG",
-    "TIMEFRAME_SECONDS",
     "AppConfig",
     "AppSettings",
     "BounceSettings",
@@ -45,7 +44,6 @@ __all__ = [
     "StrategySettings",
     "SymbolConfig",
     "SymbolSettings",
-    "Timeframe",
     "Timeframes",
     "ZoneSettings",
     "deep_merge",

@@ -3,24 +3,12 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Literal, Self
+from typing import Self
 
 from pydantic import model_validator
 
 from tapeflow.config.base import Section
-
-#: Candle timeframes the strategy accepts, and their length in seconds.
-Timeframe = Literal["1m", "5m", "15m", "1h", "4h"]
-TIMEFRAME_SECONDS: dict[str, int] = {"1m": 60, "5m": 300, "15m": 900, "1h": 3600, "4h": 14400}
-
-
-def timeframe_delta(tf: str) -> timedelta:
-    """Length of one candle of ``tf`` (``"1m"`` … ``"4h"``).
-
-    Raises:
-        KeyError: for a timeframe not in :data:`TIMEFRAME_SECONDS`.
-    """
-    return timedelta(seconds=TIMEFRAME_SECONDS[tf])
+from tapeflow.model.timeframes import Timeframe, timeframe_delta
 
 
 class Timeframes(Section):
@@ -42,7 +30,7 @@ class Timeframes(Section):
 
     @model_validator(mode="after")
     def _ordered(self) -> Self:
-        lo, mi, fa = (TIMEFRAME_SECONDS[t] for t in (self.longest, self.middle, self.fastest))
+        lo, mi, fa = (timeframe_delta(t) for t in (self.longest, self.middle, self.fastest))
         if not lo > mi > fa:
             raise ValueError(
                 "must be ordered longest > middle > fastest "
@@ -52,4 +40,4 @@ class Timeframes(Section):
 
     def seconds(self, which: str) -> int:
         """Length in seconds of ``"longest"``, ``"middle"`` or ``"fastest"``."""
-        return TIMEFRAME_SECONDS[getattr(self, which)]
+        return timeframe_delta(getattr(self, which)) // timedelta(seconds=1)

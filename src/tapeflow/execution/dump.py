@@ -44,6 +44,7 @@ from tapeflow.analytics.orderflow import flow_window_query
 from tapeflow.analytics.query import Query, utc_frame
 from tapeflow.analytics.times import to_utc_naive
 from tapeflow.config.execution import DumpSettings, DumpSignal
+from tapeflow.model.timeframes import floor_time
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,7 +128,7 @@ def read_dump_inputs(
             "open", "high", "low", "close", "buy_volume", "sell_volume"
         ).iter_rows()
     ]
-    e5 = e - (e - datetime(1970, 1, 1)) % timedelta(minutes=5)  # 5m candles closed by ``end``
+    e5 = floor_time(e, "5m")  # 5m candles closed by ``end``
     five = read_candles(
         run,
         "5m",

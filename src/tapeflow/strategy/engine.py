@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable, Iterable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import polars as pl
@@ -36,10 +36,10 @@ from tapeflow.analytics.closed_candles import iter_candles
 from tapeflow.bus import EventBus, Subscription
 from tapeflow.config.app import AppConfig
 from tapeflow.config.symbols import SymbolConfig
-from tapeflow.config.timeframes import timeframe_delta
 from tapeflow.model.events import CandleClosed, ConnectionRestored, SignalGenerated
 from tapeflow.model.signals import TradeSignal
 from tapeflow.model.symbols import SymbolKey
+from tapeflow.model.timeframes import floor_time, timeframe_delta
 from tapeflow.store import TickStore
 from tapeflow.strategy import reads
 from tapeflow.strategy.confluence import confluence, confluence_level
@@ -58,13 +58,10 @@ from tapeflow.strategy.writer import DecisionWriter
 
 log = logging.getLogger(__name__)
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
-
-def floor_time(t: datetime, width: timedelta) -> datetime:
-    """``t`` rounded down to a multiple of ``width`` since the Unix epoch (UTC-aware)."""
-    t = t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
-    return _EPOCH + ((t - _EPOCH) // width) * width
+def _utc(t: datetime) -> datetime:
+    """``t`` as an aware UTC time (a naive ``t`` is taken as UTC)."""
+    return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
 
 
 class LazyConnection:
@@ -205,7 +202,7 @@ class StrategyEngine:
     def _rebuild(self, rt: SymbolRuntime, con: LazyConnection, end: datetime) -> None:
         tf = rt.config.timeframes.longest
         width = timeframe_delta(tf)
-        stop = floor_time(end, width)
+        stop = floor_time(_utc(end), width)
         start = stop - width * rt.config.strategy.detection.history_candles
         seg = reads.segment_candles(con(), tf, start, stop, rt.config.candles.max_quiet)
         self._restart(rt, seg)
@@ -315,7 +312,7 @@ class StrategyEngine:
         started = time.perf_counter()
         rt = self.runtime(key)
         tfs = rt.config.timeframes
-        candle_time = floor_time(candle_time, timeframe_delta(tfs.fastest))
+        candle_time = floor_time(_utc(candle_time), tfs.fastest)
         now = candle_time + timeframe_delta(tfs.fastest)
         with ExitStack() as stack:
             con = LazyConnection(self.store, key, stack)

@@ -23,8 +23,8 @@ from tapeflow.analytics.profile import profile_summary_query, tick_size_query
 from tapeflow.analytics.query import Query, utc_frame
 from tapeflow.analytics.segments import DEFAULT_MAX_QUIET
 from tapeflow.analytics.times import MIN_TS, to_utc_naive
-from tapeflow.config.timeframes import timeframe_delta
 from tapeflow.model.candles import Candle
+from tapeflow.model.timeframes import floor_time, timeframe_delta
 from tapeflow.strategy.inputs import Bar, Flow, ProfileSummary
 
 #: Ticks the price step is inferred from when the exchange tick size is unknown.
@@ -283,7 +283,7 @@ def flow(
     width = timeframe_delta(tf)
     e = to_utc_naive(end)
     step = int(width.total_seconds())
-    aligned = (e - datetime(1970, 1, 1)) % width == timedelta(0)
+    aligned = floor_time(e, width) == e
     if not (aligned and all(w % step == 0 for w in windows_s)):
         return flow_from_ticks(con, e, windows_s)
     if not (hint or CacheHint()).covers(con, tf, e):

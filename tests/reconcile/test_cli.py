@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from tapeflow.reconcile.reconciler import STATE_NAME
 from tapeflow.state.embedded import EmbeddedStore
-from tapeflow.state.reconcile import STATE_NAME
 from tests.reconcile.cli_main import app
 from tests.reconcile.records import position
 from tests.servers.binance_trading import ServerOrder

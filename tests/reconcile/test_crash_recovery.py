@@ -27,8 +27,8 @@ import pytest
 from tapeflow.execution.client_ids import client_order_id
 from tapeflow.execution.engine import STOPS_STATE, ExecutionEngine
 from tapeflow.model.symbols import SymbolKey
+from tapeflow.reconcile.reconciler import reconcile
 from tapeflow.state.embedded import EmbeddedStore
-from tapeflow.state.reconcile import reconcile
 from tests.reconcile.crash_driver import TRAIL, decision, settings
 
 REPO = Path(__file__).resolve().parents[2]

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from tapeflow.state.reconcile_plan import Holding, plan_orders, plan_positions
+from tapeflow.reconcile.plan import Holding, plan_orders, plan_positions
 from tests.reconcile.records import entry_order, position
 
 BTC = "binance/usdm/BTCUSDT"

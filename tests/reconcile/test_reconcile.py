@@ -12,7 +12,7 @@ from tapeflow.execution.client_ids import client_order_id
 from tapeflow.model.orders import OrderRequest
 from tapeflow.model.records import Order
 from tapeflow.model.symbols import SymbolKey
-from tapeflow.state.reconcile import STATE_NAME, ReconcilePolicy, reconcile
+from tapeflow.reconcile.reconciler import STATE_NAME, ReconcilePolicy, reconcile
 from tests.reconcile.conftest import first_price
 from tests.reconcile.records import T0, entry_order, position
 

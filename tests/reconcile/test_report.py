@@ -18,7 +18,7 @@ from tapeflow.model.orders import OrderRequest
 from tapeflow.model.symbols import SymbolKey
 from tapeflow.notify import Notifier, subscribe
 from tapeflow.notify.messages import render
-from tapeflow.state.reconcile import STATE_NAME, reconcile
+from tapeflow.reconcile.reconciler import STATE_NAME, reconcile
 from tests.notify.mail_server import MailServer
 from tests.reconcile.records import T0, entry_order, position
 

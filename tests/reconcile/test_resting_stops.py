@@ -10,7 +10,7 @@ from tapeflow.config.execution import RestingStopSettings
 from tapeflow.execution.client_ids import client_order_id
 from tapeflow.model.orders import OrderRequest
 from tapeflow.model.symbols import SymbolKey
-from tapeflow.state.reconcile import reconcile
+from tapeflow.reconcile.reconciler import reconcile
 from tests.reconcile.records import T0, position
 
 U_BTC = SymbolKey("binance", "usdm", "BTCUSDT")

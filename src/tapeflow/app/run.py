@@ -100,7 +100,7 @@ async def _reconcile(settings, state, exchange, bus: EventBus, symbols) -> str:
     Raises:
         ReconciliationIncomplete: something could not be compared; nothing trades.
     """
-    from tapeflow.state.reconcile import reconcile
+    from tapeflow.reconcile.reconciler import reconcile
 
     report = await reconcile(
         state,

@@ -28,7 +28,7 @@ from tapeflow.model.errors import TapeflowError
 if TYPE_CHECKING:
     from tapeflow.config import AppConfig
     from tapeflow.model.symbols import SymbolKey
-    from tapeflow.state.reconcile_report import ReconciliationReport
+    from tapeflow.reconcile.report import ReconciliationReport
 
 #: Exit codes (see the module docstring).
 CONSISTENT, RESOLVED, INCOMPLETE = 0, 1, 2
@@ -74,8 +74,8 @@ async def _run(
     from tapeflow.bus import EventBus
     from tapeflow.execution.paper import PaperExchange
     from tapeflow.notify import Notifier, subscribe
+    from tapeflow.reconcile.reconciler import ReconcilePolicy, reconcile
     from tapeflow.state.opening import open_store
-    from tapeflow.state.reconcile import ReconcilePolicy, reconcile
 
     ex = config.execution
     try:

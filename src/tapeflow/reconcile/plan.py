@@ -1,6 +1,6 @@
 """What reconciliation must fix: pure comparisons of local records with the exchange's.
 
-No I/O here: :mod:`tapeflow.state.reconcile` gathers the records (local positions and
+No I/O here: :mod:`tapeflow.reconcile.reconciler` gathers the records (local positions and
 orders from the store, the exchange's positions, balances and open orders) and applies the
 fixes these functions return.
 

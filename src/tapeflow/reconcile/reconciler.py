@@ -62,8 +62,7 @@ from tapeflow.execution.stops import TrailingStopBook
 from tapeflow.model.orders import Balance, ExchangePosition, OrderRequest, OrderType, OrderUpdate
 from tapeflow.model.records import Order, Position, utcnow
 from tapeflow.model.symbols import SymbolKey
-from tapeflow.state.embedded import EmbeddedStore
-from tapeflow.state.reconcile_plan import (
+from tapeflow.reconcile.plan import (
     Holding,
     OrderFix,
     PositionFix,
@@ -71,7 +70,7 @@ from tapeflow.state.reconcile_plan import (
     plan_orders,
     plan_positions,
 )
-from tapeflow.state.reconcile_report import (
+from tapeflow.reconcile.report import (
     NONE,
     Checked,
     Discrepancy,
@@ -81,6 +80,7 @@ from tapeflow.state.reconcile_report import (
     describe_order,
     describe_position,
 )
+from tapeflow.state.embedded import EmbeddedStore
 from tapeflow.state.store import PositionStore
 
 __all__ = ["STATE_NAME", "ReconcilePolicy", "ReconciliationReport", "reconcile"]

@@ -14,8 +14,9 @@ import re
 from decimal import Decimal
 from typing import Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
+from tapeflow.config.base import Section
 from tapeflow.model.symbols import InvalidSymbolError, SymbolKey
 
 AssetClass = Literal["regular", "meme"]
@@ -59,11 +60,7 @@ DEFAULT_HANDLERS: tuple[HandlerName, ...] = (
 )
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
-
-
-class RiskSettings(_Section):
+class RiskSettings(Section):
     """Risk for one symbol (a default for all, overridable per symbol).
 
     Attributes:
@@ -101,7 +98,7 @@ class RiskSettings(_Section):
         return DEFAULT_TRAILING_PCT[self.asset_class]
 
 
-class DrawdownLevels(_Section):
+class DrawdownLevels(Section):
     """Daily drawdown thresholds, percent below the UTC-day start equity.
 
     ``critical`` blocks new entries and tightens trailing stops; ``circuit_breaker`` closes
@@ -123,7 +120,7 @@ class DrawdownLevels(_Section):
         return self
 
 
-class HealthWeights(_Section):
+class HealthWeights(Section):
     """Weights of the portfolio health score's three penalties (they must sum to 100).
 
     See :mod:`tapeflow.execution.health` for the formula. Defaults: daily drawdown 50, open
@@ -145,7 +142,7 @@ class HealthWeights(_Section):
         return self
 
 
-class PortfolioHealthSettings(_Section):
+class PortfolioHealthSettings(Section):
     """The portfolio health score and its actions (seed 001 §8.3, its numbers the defaults).
 
     Attributes:
@@ -196,7 +193,7 @@ ALL_DUMP_SIGNALS: tuple[DumpSignal, ...] = (
 )
 
 
-class DumpSettings(_Section):
+class DumpSettings(Section):
     """Dump detection (seed 001 §8.3 ``dump_detection``; its numbers are the defaults;
     the rules in :mod:`tapeflow.execution.dump`).
 
@@ -227,7 +224,7 @@ class DumpSettings(_Section):
     resistance_lookback: int = Field(20, ge=1, le=500)
 
 
-class CorrelationSettings(_Section):
+class CorrelationSettings(Section):
     """Correlation exits (seed 001 §8.3 ``correlation_exit``; its numbers the defaults;
     the rule in :mod:`tapeflow.execution.correlation`).
 
@@ -254,7 +251,7 @@ class CorrelationSettings(_Section):
     check_interval_s: float = Field(60.0, gt=0, le=86_400)
 
 
-class RetrySettings(_Section):
+class RetrySettings(Section):
     """Exponential backoff for network, rate-limit (429/418) and 5xx errors only.
 
     Attributes:
@@ -271,7 +268,7 @@ class RetrySettings(_Section):
     max_retry_after_s: float = Field(30.0, ge=0)
 
 
-class BreakerSettings(_Section):
+class BreakerSettings(Section):
     """Per-exchange circuit breaker: open after ``failure_threshold`` consecutive failed
     requests, half-open (one trial request) after ``cooldown_s`` seconds."""
 
@@ -279,7 +276,7 @@ class BreakerSettings(_Section):
     cooldown_s: float = Field(30.0, gt=0)
 
 
-class FlattenSettings(_Section):
+class FlattenSettings(Section):
     """Flatten on exit (seed 000, appendix "liquidation"): when ``enabled`` (or
     ``tapeflow run --flatten-on-exit``), shutdown cancels every open order and closes every
     position before the process ends.
@@ -298,7 +295,7 @@ class FlattenSettings(_Section):
     max_retries: int = Field(3, ge=1, le=20)
 
 
-class RestingStopSettings(_Section):
+class RestingStopSettings(Section):
     """The protective stop order that rests on the exchange while a position is open
     (seed 001 §7.1–7.2: orders through CCXT, fills from the user-data stream).
 
@@ -340,7 +337,7 @@ class RestingStopSettings(_Section):
     user_stream_url: str | None = Field(None, pattern=r"^wss?://[^/\s]+(/[^\s]*)?$")
 
 
-class ExecutionSettings(_Section):
+class ExecutionSettings(Section):
     """How signals become orders.
 
     Attributes:

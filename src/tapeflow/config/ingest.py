@@ -22,8 +22,6 @@ from typing import Literal, Self
 
 import yaml
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     SecretStr,
     ValidationError,
@@ -31,6 +29,8 @@ from pydantic import (
     model_validator,
 )
 
+from tapeflow.config.base import Section
+from tapeflow.config.sections import StoreSettings
 from tapeflow.model.errors import TapeflowError
 from tapeflow.model.symbols import InvalidSymbolError, SymbolKey
 from tapeflow.venues import VENUES, Capability, VenueCapabilityError, markets_with, require
@@ -40,10 +40,6 @@ from tapeflow.venues import VENUES, Capability, VenueCapabilityError, markets_wi
 SUPPORTED_FEEDS: tuple[tuple[str, str], ...] = tuple(markets_with(Capability.LIVE_FEED))
 _FEED_EXCHANGES = tuple(dict.fromkeys(e for e, _ in SUPPORTED_FEEDS))
 _FEED_MARKETS = tuple(dict.fromkeys(m for _, m in SUPPORTED_FEEDS))
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
 
 
 def _ws_url(value: str | None) -> str | None:
@@ -58,7 +54,7 @@ def _http_url(value: str | None) -> str | None:
     return value.rstrip("/") if value else value
 
 
-class FeedSpec(_Model):
+class FeedSpec(Section):
     """One live feed: an exchange market and its symbols.
 
     Attributes:
@@ -130,7 +126,7 @@ class FeedSpec(_Model):
         return [SymbolKey(self.exchange, self.market, s) for s in self.symbols]
 
 
-class IngestSettings(_Model):
+class IngestSettings(Section):
     """How live ticks are queued, written and repaired.
 
     Attributes:
@@ -206,25 +202,10 @@ class IngestSettings(_Model):
         return SecretStr(value) if value else None
 
 
-class StoreSection(_Model):
-    """Where the tick store lives (``store:`` of the standalone ingest file).
-
-    Attributes:
-        root: store root folder.
-        pool_limit: most symbol files attached at once.
-        memory_limit: DuckDB memory limit for the store (default 192 MB; see
-            :class:`tapeflow.config.sections.StoreSettings`).
-    """
-
-    root: Path = Path("data")
-    pool_limit: int = Field(200, ge=1, le=10_000)
-    memory_limit: str = Field("192MB", pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$")
-
-
-class IngestFileConfig(_Model):
+class IngestFileConfig(Section):
     """A standalone ingest configuration file: ``store``, ``feeds``, ``ingest``."""
 
-    store: StoreSection = StoreSection()
+    store: StoreSettings = StoreSettings()
     feeds: tuple[FeedSpec, ...] = Field(min_length=1)
     ingest: IngestSettings = IngestSettings()
 

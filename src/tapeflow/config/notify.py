@@ -10,8 +10,9 @@ import os
 import re
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
+from tapeflow.config.base import SecretSection
 from tapeflow.model.notifications import Priority
 
 API_KEY_ENV = "SENDGRID_API_KEY"
@@ -23,7 +24,7 @@ def _api_key_from_env() -> SecretStr | None:
     return SecretStr(value) if value else None
 
 
-class NotifySettings(BaseModel):
+class NotifySettings(SecretSection):
     """E-mail notifications through SendGrid.
 
     Attributes:
@@ -43,9 +44,6 @@ class NotifySettings(BaseModel):
         retry_initial_s / retry_max_s: exponential back-off between attempts, seconds.
         queue_size: notifications waiting for the sender before new ones are dropped.
     """
-
-    # hide_input_in_errors: a rejected api_key must not be echoed in the error text.
-    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
     enabled: bool = False
     api_key: SecretStr | None = Field(default_factory=_api_key_from_env, exclude=True)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from tapeflow.config.base import Section
 
 
-class StateSettings(BaseModel):
+class StateSettings(Section):
     """Where positions, orders and engine state live.
 
     Attributes:
@@ -23,8 +23,6 @@ class StateSettings(BaseModel):
             credentials themselves come only from ``GOOGLE_APPLICATION_CREDENTIALS`` / ADC).
         database: Firestore database id (None = ``(default)``).
     """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     backend: Literal["embedded", "firestore"] = "embedded"
     path: Path = Path("state/state.sqlite3")

@@ -10,7 +10,8 @@ import pytest
 
 from tapeflow.bus import EventBus
 from tapeflow.config.execution import ExecutionSettings, RestingStopSettings, RiskSettings
-from tapeflow.execution.chain import ExecutionChain, SignalContext, refuse
+from tapeflow.execution.chain import ExecutionChain, refuse
+from tapeflow.execution.context import SignalContext
 from tapeflow.model.events import (
     OrderFailed,
     OrderFilled,

@@ -23,8 +23,9 @@ Modules, one concept each:
 """
 
 from tapeflow.execution.breaker import CircuitBreaker
-from tapeflow.execution.chain import ChainResult, ExecutionChain, SignalContext, Verdict
+from tapeflow.execution.chain import ChainResult, ExecutionChain, Verdict
 from tapeflow.execution.client_ids import client_order_id, parse_client_order_id
+from tapeflow.execution.context import SignalContext
 from tapeflow.execution.engine import ExecutionEngine
 from tapeflow.execution.errors import (
     CircuitOpenError,

@@ -1,6 +1,7 @@
 """The execution chain: a signal passes small handlers in a configured order.
 
-Each handler looks at (and may add to) a :class:`SignalContext` and answers
+Each handler looks at (and may add to) a
+:class:`~tapeflow.execution.context.SignalContext` and answers
 :data:`CONTINUE` or :func:`refuse` with a reason. The first refusal ends the chain; it is
 logged and recorded in the :class:`~tapeflow.execution.refusals.RefusalLog`. The handlers
 themselves live in :mod:`tapeflow.execution.handlers`.
@@ -11,18 +12,12 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
-from decimal import Decimal
+from dataclasses import dataclass
 from typing import Protocol
 
-from tapeflow.config.execution import RiskSettings
-from tapeflow.execution.markets import MarketRules
+from tapeflow.execution.context import SignalContext
 from tapeflow.execution.refusals import RefusalLog
-from tapeflow.execution.sizing import SizeDecision
 from tapeflow.model.records import Order, Position
-from tapeflow.model.signals import TradeSignal
-from tapeflow.model.symbols import SymbolKey
 
 log = logging.getLogger(__name__)
 
@@ -41,36 +36,6 @@ CONTINUE = Verdict(True)
 def refuse(reason: str) -> Verdict:
     """A refusal with a human-readable ``reason`` (safe to log)."""
     return Verdict(False, reason)
-
-
-@dataclass(slots=True)
-class SignalContext:
-    """What the handlers know about one signal, filled in as it passes.
-
-    Attributes:
-        signal: the strategy's decision.
-        key: its symbol.
-        now: UTC time the chain started.
-        risk: the symbol's risk settings.
-        market: market rules (set by ``sizing``).
-        balance: the sizing basis: account equity in the market's quote asset.
-        size: the sizing decision (set by ``sizing``).
-        position, entry_order: set by ``placement``.
-        exits: exit orders sent by ``reversal``.
-        notes: remarks handlers leave for the record.
-    """
-
-    signal: TradeSignal
-    key: SymbolKey
-    now: datetime
-    risk: RiskSettings
-    market: MarketRules | None = None
-    balance: Decimal | None = None
-    size: SizeDecision | None = None
-    position: Position | None = None
-    entry_order: Order | None = None
-    exits: list[Order] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
 
 
 class Handler(Protocol):

@@ -42,7 +42,8 @@ from typing import Any
 from tapeflow.bus import EventBus
 from tapeflow.config.execution import ExecutionSettings
 from tapeflow.execution.accounts import Rate, missing_rate, rate, value
-from tapeflow.execution.chain import ChainResult, SignalContext
+from tapeflow.execution.chain import ChainResult
+from tapeflow.execution.context import SignalContext
 from tapeflow.execution.errors import ExecutionError
 from tapeflow.execution.exchange import Exchange
 from tapeflow.execution.handlers import ChainServices, build_chain

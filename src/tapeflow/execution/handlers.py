@@ -31,7 +31,8 @@ from decimal import Decimal
 
 from tapeflow.config.execution import ExecutionSettings
 from tapeflow.execution.accounts import Account
-from tapeflow.execution.chain import CONTINUE, ExecutionChain, SignalContext, Verdict, refuse
+from tapeflow.execution.chain import CONTINUE, ExecutionChain, Verdict, refuse
+from tapeflow.execution.context import SignalContext
 from tapeflow.execution.errors import ExecutionError
 from tapeflow.execution.exchange import Exchange
 from tapeflow.execution.lifecycle import PositionLifecycle

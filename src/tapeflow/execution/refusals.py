@@ -12,10 +12,8 @@ from collections import Counter, deque
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from tapeflow.execution.chain import SignalContext
+from tapeflow.execution.context import SignalContext
 
 
 @dataclass(frozen=True, slots=True)

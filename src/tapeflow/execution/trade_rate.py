@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from tapeflow.execution.chain import CONTINUE, SignalContext, Verdict, refuse
+from tapeflow.execution.chain import CONTINUE, Verdict, refuse
+from tapeflow.execution.context import SignalContext
 from tapeflow.execution.statefile import StateStore
 
 STATE_NAME = "execution.trade_rate"

@@ -13,21 +13,33 @@ when the feed is behind *or* when the market is quiet.
 
 from __future__ import annotations
 
+import asyncio
 import statistics
 import time
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-if TYPE_CHECKING:
-    from tapeflow.ingest.service import IngestService
+from tapeflow.ingest.recovery import GapRecovery
+from tapeflow.ingest.sink import FeedStats
+from tapeflow.ingest.writer import BatchWriter
 
 MAX_LISTED = 4
 
 
-class StatusLine:
-    """Renders :class:`~tapeflow.ingest.service.IngestService` counters as one line; the
-    ticks/s figure is the rate since the previous render."""
+class IngestCounters(Protocol):
+    """What the status line reads of a running ingest (an
+    :class:`~tapeflow.ingest.service.IngestService` has all of it)."""
 
-    def __init__(self, service: IngestService) -> None:
+    feed_stats: FeedStats
+    writer: BatchWriter
+    recovery: GapRecovery
+    queue: asyncio.Queue
+
+
+class StatusLine:
+    """Renders an ingest's counters (:class:`IngestCounters`) as one line; the ticks/s
+    figure is the rate since the previous render."""
+
+    def __init__(self, service: IngestCounters) -> None:
         self.service = service
         self._last_count = 0
         self._last_at = time.monotonic()

@@ -100,6 +100,8 @@ WITH c AS (
                      abs(CAST(high AS DOUBLE) - CAST(lag(close) OVER s AS DOUBLE)),
                      abs(CAST(low AS DOUBLE) - CAST(lag(close) OVER s AS DOUBLE))) END AS tr
     FROM candles_continuous(tf, t_from, t_to, max_quiet_minutes)
+    WHERE CASE WHEN atr_period IS NULL OR atr_period < 1
+               THEN error('candles_atr: atr_period must be >= 1') ELSE true END
     WINDOW s AS (PARTITION BY segment ORDER BY open_time)
 ),
 w AS (
@@ -107,9 +109,9 @@ w AS (
         max(CASE WHEN seg_row = atr_period THEN seed END) OVER (PARTITION BY segment) AS seed_atr
     FROM (SELECT *,
               avg(tr) OVER (PARTITION BY segment ORDER BY open_time
-                            ROWS BETWEEN atr_period - 1 PRECEDING AND CURRENT ROW) AS seed,
+                            ROWS BETWEEN greatest(atr_period - 1, 0) PRECEDING AND CURRENT ROW) AS seed,
               list(tr) OVER (PARTITION BY segment ORDER BY open_time
-                             ROWS BETWEEN 64 * atr_period PRECEDING AND CURRENT ROW) AS trs
+                             ROWS BETWEEN greatest(64 * atr_period, 0) PRECEDING AND CURRENT ROW) AS trs
           FROM c)
 )
 SELECT * EXCLUDE (seed, seed_atr, trs),

@@ -37,7 +37,7 @@
 CREATE MACRO fvg_params_error(min_ticks, tick_size, min_pct, min_atr, atr_period) AS
     CASE WHEN min_ticks < 0 OR min_pct < 0 OR min_atr < 0
          THEN error('fvgs: size filters min_ticks, min_pct, min_atr must be >= 0')
-         WHEN min_ticks > 0 AND coalesce(tick_size, 0) <= 0
+         WHEN min_ticks > 0 AND coalesce(CAST(tick_size AS DECIMAL(18, 8)), 0) <= 0
          THEN error('fvgs: min_ticks needs a positive tick_size')
          WHEN atr_period IS NULL OR atr_period <= 0
          THEN error('fvgs: atr_period must be positive') END;
@@ -51,10 +51,8 @@ CREATE MACRO fvgs(tf, t_from := TIMESTAMP '1970-01-01', t_to := TIMESTAMP '9999-
                   atr_period := 14, max_quiet_minutes := 60) AS TABLE
 WITH c AS (
     SELECT open_time, open, high, low, close, segment, atr
-    -- the period passes the parameter check first (which raises on a bad parameter)
-    FROM candles_atr(tf, t_from, t_to, max_quiet_minutes,
-                     coalesce(fvg_params_error(min_ticks, tick_size, min_pct, min_atr,
-                                               atr_period), atr_period))
+    FROM candles_atr(tf, t_from, t_to, max_quiet_minutes, atr_period)
+    WHERE fvg_params_error(min_ticks, tick_size, min_pct, min_atr, atr_period) IS NULL
 ),
 triples AS (
     SELECT *,
@@ -82,7 +80,13 @@ found AS (
 ),
 gaps AS (
     SELECT * EXCLUDE (atr) FROM found
-    WHERE (min_ticks = 0 OR size >= min_ticks * CAST(tick_size AS DECIMAL(18, 8)))
+    -- (a NULL tick_size goes through the check again: a constant NULL here would fold the
+    -- plan to an empty result that never reads the candles, nor raises)
+    WHERE (min_ticks = 0
+           OR size >= min_ticks * CAST(coalesce(tick_size,
+                                                fvg_params_error(min_ticks, tick_size, min_pct,
+                                                                 min_atr, atr_period))
+                                       AS DECIMAL(18, 8)))
       AND size_pct >= min_pct
       AND (min_atr = 0 OR (atr IS NOT NULL AND NOT isnan(atr)
                            AND CAST(size AS DOUBLE) >= min_atr * atr))

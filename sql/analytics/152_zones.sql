@@ -73,11 +73,9 @@ WITH c AS (
             AS is_base,
         CASE WHEN lag(atr) OVER s > 0 AND NOT isnan(lag(atr) OVER s)
              THEN lag(atr) OVER s END AS prev_atr
-    -- the period passes the parameter check first (which raises on a bad parameter)
-    FROM candles_atr(tf, t_from, t_to, max_quiet_minutes,
-                     coalesce(zone_params_error(base_body_ratio, max_base, departure_atr,
-                                                rejection_wick_ratio, rejection_atr,
-                                                atr_period), atr_period))
+    FROM candles_atr(tf, t_from, t_to, max_quiet_minutes, atr_period)
+    WHERE zone_params_error(base_body_ratio, max_base, departure_atr, rejection_wick_ratio,
+                            rejection_atr, atr_period) IS NULL
     WINDOW s AS (PARTITION BY segment ORDER BY open_time)
 ),
 -- grp: non-base candles so far in the segment; a group is one non-base candle (its head)

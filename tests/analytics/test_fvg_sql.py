@@ -18,14 +18,19 @@ from tests.analytics.sql_vs_tracker import assert_same_rows, naive_utc
 
 TIMEFRAMES = ["1m", "5m", "15m"]
 SETTINGS = settings(
-    max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 
 
 def sql_args(**params: object) -> str:
-    return ", ".join(
-        f"{k} := {v!r}" if not isinstance(v, Decimal) else f"{k} := {v}" for k, v in params.items()
-    )
+    """Named macro arguments: floats as DOUBLE, Decimals as their exact literal."""
+
+    def literal(v: object) -> str:
+        if isinstance(v, float):
+            return f"CAST({v!r} AS DOUBLE)"
+        return f"{v:f}" if isinstance(v, Decimal) else repr(v)
+
+    return ", ".join(f"{k} := {literal(v)}" for k, v in params.items())
 
 
 def test_every_recording_is_in_the_store(recordings) -> None:
@@ -65,8 +70,8 @@ def test_real_data_exercises_every_status(recordings) -> None:
 @SETTINGS
 @given(
     tf=st.sampled_from(TIMEFRAMES),
-    min_pct=st.sampled_from([0.0, 0.001, 0.01, 0.05]),
-    min_atr=st.sampled_from([0.0, 0.1, 0.5, 1.0]),
+    min_pct=st.one_of(st.just(0.0), st.floats(0.0, 0.1)),
+    min_atr=st.one_of(st.just(0.0), st.floats(0.0, 2.0)),
     atr_period=st.integers(2, 20),
     min_ticks=st.sampled_from([0, 1, 3, 10]),
 )
@@ -97,6 +102,10 @@ def test_defaults_and_a_range(recordings) -> None:
 
 def test_bad_parameters_name_the_rule(recordings) -> None:
     with pytest.raises(Exception, match="min_ticks needs a positive tick_size"):
+        recordings.sql("binance/spot/XRPETH", "FROM fvgs('1m', min_ticks := 2)")
+    with pytest.raises(Exception, match="min_ticks needs a positive tick_size"):
         recordings.sql("binance/spot/XRPETH", "FROM fvgs('1m', min_ticks := 2, tick_size := -1)")
+    with pytest.raises(Exception, match="atr_period must be >= 1"):
+        recordings.sql("binance/spot/XRPETH", "FROM fvgs('1m', atr_period := 0)")
     with pytest.raises(Exception, match="must be >= 0"):
         recordings.sql("binance/spot/XRPETH", "FROM fvgs('1m', min_pct := -1.0)")

@@ -598,7 +598,8 @@ class Analytics:
         **params: Any,
     ) -> pl.DataFrame:
         """:func:`tapeflow.analytics.fvg.fvgs` on the continuous closed candles (see
-        :meth:`indicators`).
+        :meth:`indicators`): the same rows as the SQL definition, ``SELECT * FROM
+        fvgs('<timeframe>', ...)`` (``sql/analytics/151_fvgs.sql``, e.g. through :meth:`sql`).
 
         Returns:
             A polars DataFrame, one row per fair value gap
@@ -617,7 +618,8 @@ class Analytics:
         **params: Any,
     ) -> pl.DataFrame:
         """:func:`tapeflow.analytics.zones.zones` on the continuous closed candles (see
-        :meth:`indicators`).
+        :meth:`indicators`): the same rows as the SQL definition, ``SELECT * FROM
+        zones('<timeframe>', ...)`` (``sql/analytics/152_zones.sql``, e.g. through :meth:`sql`).
 
         Returns:
             A polars DataFrame, one row per supply/demand zone

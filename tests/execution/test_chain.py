@@ -5,13 +5,21 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
+from typing import get_args
 
 import pytest
 
 from tapeflow.bus import EventBus
-from tapeflow.config.execution import ExecutionSettings, RestingStopSettings, RiskSettings
+from tapeflow.config.execution import (
+    DEFAULT_HANDLERS,
+    ExecutionSettings,
+    HandlerName,
+    RestingStopSettings,
+    RiskSettings,
+)
 from tapeflow.execution.chain import ExecutionChain, refuse
 from tapeflow.execution.context import SignalContext
+from tapeflow.execution.handlers import HANDLERS
 from tapeflow.model.events import (
     OrderFailed,
     OrderFilled,
@@ -234,6 +242,10 @@ async def test_a_failing_handler_refuses():
     res = await chain.process(SignalContext(sig, BTC, BTC_TICKS[0].ts, RiskSettings()))
     assert (res.refused_by, res.reason) == ("boom", "handler error: RuntimeError: kaput")
     assert refuse("x").ok is False
+
+
+def test_every_configurable_handler_has_a_factory_under_its_class_name():
+    assert tuple(HANDLERS) == DEFAULT_HANDLERS == get_args(HandlerName)
 
 
 @pytest.mark.parametrize(

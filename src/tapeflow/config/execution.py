@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
-from typing import Literal, Self
+from typing import Literal, Self, get_args
 
 from pydantic import Field, model_validator
 
@@ -34,6 +34,8 @@ TakeProfit = Literal["signal_or_risk_reward", "signal", "risk_reward", "off"]
 #: configuration there, "Ultra-Short Scalping"); its ``config_2`` uses 2.0.
 DEFAULT_RISK_REWARD = Decimal("1.5")
 
+#: Every handler of the execution chain, in the default order: the one list of their names
+#: (each handler class's ``name``; :data:`tapeflow.execution.handlers.HANDLERS` is keyed by it).
 HandlerName = Literal[
     "risk",
     "trade_rate",
@@ -46,18 +48,9 @@ HandlerName = Literal[
     "monitoring",
 ]
 
-#: The default order of the execution chain (see :mod:`tapeflow.execution.handlers`).
-DEFAULT_HANDLERS: tuple[HandlerName, ...] = (
-    "risk",
-    "trade_rate",
-    "existing_position",
-    "reversal",
-    "position_limit",
-    "sizing",
-    "exposure",
-    "placement",
-    "monitoring",
-)
+#: The default order of the execution chain: every handler, in :data:`HandlerName`'s order
+#: (see :mod:`tapeflow.execution.handlers`).
+DEFAULT_HANDLERS: tuple[HandlerName, ...] = get_args(HandlerName)
 
 
 class RiskSettings(Section):

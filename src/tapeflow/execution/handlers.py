@@ -29,7 +29,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from tapeflow.config.execution import ExecutionSettings
+from tapeflow.config.execution import ExecutionSettings, HandlerName
 from tapeflow.execution.accounts import Account
 from tapeflow.execution.chain import CONTINUE, ExecutionChain, Verdict, refuse
 from tapeflow.execution.context import SignalContext
@@ -52,7 +52,7 @@ class RiskGate:
     """Refuses while the portfolio risk manager blocks new entries, or while the operator
     has paused the signal's symbol."""
 
-    name = "risk"
+    name: HandlerName = "risk"
 
     def __init__(self, risk: PortfolioRisk, pauses: SymbolPauses | None = None) -> None:
         self.risk = risk
@@ -68,7 +68,7 @@ class ExistingPosition:
     """Refuses a signal already executed, or one that would duplicate an active position
     in the same symbol and direction."""
 
-    name = "existing_position"
+    name: HandlerName = "existing_position"
 
     def __init__(self, book: PositionBook) -> None:
         self.book = book
@@ -90,7 +90,7 @@ class Reversal:
     """Closes an opposite position in the symbol before the new entry; refuses if one
     cannot be closed (its entry still pending, or the exit rejected)."""
 
-    name = "reversal"
+    name: HandlerName = "reversal"
 
     def __init__(self, book: PositionBook, lifecycle: PositionLifecycle) -> None:
         self.book = book
@@ -117,7 +117,7 @@ class PositionLimit:
     """Refuses when ``max_concurrent`` positions (pending or open; closing ones do not
     count) are already active."""
 
-    name = "position_limit"
+    name: HandlerName = "position_limit"
 
     def __init__(self, book: PositionBook, max_concurrent: int) -> None:
         self.book = book
@@ -139,7 +139,7 @@ class Sizing:
     naming the missing price when there is no conversion price, and below the market's
     minimum quantity or notional."""
 
-    name = "sizing"
+    name: HandlerName = "sizing"
 
     def __init__(
         self, exchange: Exchange, account: Account, currency: str, reserve_bps: Decimal = ZERO
@@ -192,7 +192,7 @@ class Exposure:
     """Refuses when the new entry's notional would lift the total or the symbol's entry
     notional (pending and open positions) above its cap."""
 
-    name = "exposure"
+    name: HandlerName = "exposure"
 
     def __init__(
         self, book: PositionBook, max_total: Decimal | None, max_symbol: Decimal | None
@@ -221,7 +221,7 @@ class Placement:
     from :func:`~tapeflow.execution.targets.take_profit_price`) and sends its market entry
     order."""
 
-    name = "placement"
+    name: HandlerName = "placement"
 
     def __init__(self, lifecycle: PositionLifecycle) -> None:
         self.lifecycle = lifecycle
@@ -249,7 +249,7 @@ class Monitoring:
     entry fills, and, if the entry has filled already, its resting stop order on the
     exchange."""
 
-    name = "monitoring"
+    name: HandlerName = "monitoring"
 
     def __init__(self, lifecycle: PositionLifecycle) -> None:
         self.lifecycle = lifecycle
@@ -275,21 +275,22 @@ class ChainServices:
     pauses: SymbolPauses | None = None
 
 
-#: name -> factory(services) for every handler.
+#: name -> factory(services) for every handler, keyed by each handler class's ``name`` (one of
+#: :data:`tapeflow.config.execution.HandlerName`).
 HANDLERS: dict[str, Callable[[ChainServices], object]] = {
-    "risk": lambda s: RiskGate(s.risk, s.pauses),
-    "trade_rate": lambda s: TradeRateGate(s.trade_rate),
-    "existing_position": lambda s: ExistingPosition(s.book),
-    "reversal": lambda s: Reversal(s.book, s.lifecycle),
-    "position_limit": lambda s: PositionLimit(s.book, s.settings.max_concurrent),
-    "sizing": lambda s: Sizing(
+    RiskGate.name: lambda s: RiskGate(s.risk, s.pauses),
+    TradeRateGate.name: lambda s: TradeRateGate(s.trade_rate),
+    ExistingPosition.name: lambda s: ExistingPosition(s.book),
+    Reversal.name: lambda s: Reversal(s.book, s.lifecycle),
+    PositionLimit.name: lambda s: PositionLimit(s.book, s.settings.max_concurrent),
+    Sizing.name: lambda s: Sizing(
         s.exchange, s.account, s.settings.quote_asset, s.settings.fee_bps + s.settings.slippage_bps
     ),
-    "exposure": lambda s: Exposure(
+    Exposure.name: lambda s: Exposure(
         s.book, s.settings.max_total_notional, s.settings.max_symbol_notional
     ),
-    "placement": lambda s: Placement(s.lifecycle),
-    "monitoring": lambda s: Monitoring(s.lifecycle),
+    Placement.name: lambda s: Placement(s.lifecycle),
+    Monitoring.name: lambda s: Monitoring(s.lifecycle),
 }
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from tapeflow.config.execution import HandlerName
 from tapeflow.execution.chain import CONTINUE, Verdict, refuse
 from tapeflow.execution.context import SignalContext
 from tapeflow.execution.statefile import StateStore
@@ -79,7 +80,7 @@ class TradeRateGate:
     """Chain handler ``trade_rate``: refuses once today's or the last hour's entries
     reached their cap (``max_trades_per_day``, ``max_trades_per_hour``)."""
 
-    name = "trade_rate"
+    name: HandlerName = "trade_rate"
 
     def __init__(self, rate: TradeRate) -> None:
         self.rate = rate

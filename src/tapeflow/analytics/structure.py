@@ -25,7 +25,10 @@ order blocks, as commonly charted):
   (consecutive touching candles count once).
 
 :class:`StructureTracker` does all of it one candle at a time; :func:`swings`,
-:func:`structure_breaks` and :func:`order_blocks` run it over a frame — one definition.
+:func:`structure_breaks` and :func:`order_blocks` run it over a frame. The definition is SQL:
+``sql/analytics/160_structure.sql`` (table macros ``swings``, ``structure_breaks``,
+``order_blocks``); the tracker is the fast incremental evaluation the live strategy needs,
+proven equal to the SQL on every real recording (``tests/analytics/test_structure_sql.py``).
 """
 
 from __future__ import annotations

@@ -5,25 +5,24 @@ reachable through ``tapeflow sql``, the Flight endpoint and a bare DuckDB connec
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
 
-import duckdb
 import polars as pl
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tapeflow.analytics.candles import read_state, refresh_candles
+from tapeflow.analytics.candles import read_state
 from tapeflow.analytics.profile import (
     profile_levels_query,
     profile_query,
     profile_summary_query,
 )
-from tapeflow.analytics.query import Query, utc_frame
+from tapeflow.analytics.query import Query
 from tapeflow.model.symbols import SymbolKey
 from tapeflow.sources import import_paths
 from tapeflow.store import TickStore
@@ -34,21 +33,12 @@ DAY_US = 86_400_000_000
 PERIODS_US = (0, 60_000_000, 300_000_000, 900_000_000, 3_600_000_000, 14_400_000_000, DAY_US)
 
 
-@pytest.fixture(scope="module")
-def every_recording(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TickStore]:
-    """A store holding every shared recording (``tapeflow import`` of the whole folder),
-    candle and volume-at-price caches refreshed."""
-    root = tmp_path_factory.mktemp("profile_sql") / "data"
-    with TickStore(root, memory_limit="512MB") as store:
-        import_paths(store, [MARKET_DIR], exchange="binance", market="spot", progress=False)
-        for key in store.symbols():
-            with store.connection(key) as con:
-                refresh_candles(con)
-        yield store
+Run = Callable[[Query], pl.DataFrame]
 
 
-def _run(con: duckdb.DuckDBPyConnection, q: Query) -> pl.DataFrame:
-    return utc_frame(con.sql(q.sql, params=list(q.params)).pl())
+def runner(ta, symbol) -> Run:
+    """Run a query on ``symbol`` through ``ta.sql`` (the read-only path; times UTC)."""
+    return lambda q: ta.sql(symbol, q.sql, q.params)
 
 
 def _units(value: Decimal) -> int:
@@ -84,7 +74,7 @@ def reference(raw: pl.DataFrame, step: int, share: Fraction) -> dict[datetime, d
 
 
 def check_equal(
-    con: duckdb.DuckDBPyConnection,
+    run: Run,
     start: datetime,
     end: datetime,
     bucket: Decimal,
@@ -92,11 +82,12 @@ def check_equal(
     share: Fraction,
 ) -> int:
     """SQL summary and levels against the reference; returns the number of periods."""
-    marks = read_state(lambda q: _run(con, q)).watermarks
-    raw = _run(con, profile_levels_query(start, end, bucket, period_us, marks))
+    marks = read_state(run).watermarks
+    start, end = start.replace(tzinfo=None), end.replace(tzinfo=None)  # naive UTC
+    raw = run(profile_levels_query(start, end, bucket, period_us, marks))
     ref = reference(raw, _units(bucket), share)
-    summary = _run(con, profile_summary_query(start, end, bucket, share, period_us, marks))
-    levels = _run(con, profile_query(start, end, bucket, share, period_us, marks))
+    summary = run(profile_summary_query(start, end, bucket, share, period_us, marks))
+    levels = run(profile_query(start, end, bucket, share, period_us, marks))
     assert summary.height == len(ref)
     aligned = sorted(ref)
     for label, row in zip(aligned, summary.iter_rows(named=True), strict=True):
@@ -119,33 +110,28 @@ def check_equal(
     return len(ref)
 
 
-def _days(con: duckdb.DuckDBPyConnection) -> list[datetime]:
-    return [
-        r[0]
-        for r in con.execute(
-            "SELECT DISTINCT floor_us(ts, 86400000000) FROM kline_ticks ORDER BY 1"
-        ).fetchall()
-    ]
+def _days(run: Run) -> list[datetime]:
+    q = Query("SELECT DISTINCT floor_us(ts, 86400000000) AS day FROM kline_ticks ORDER BY 1")
+    return run(q)["day"].to_list()
 
 
-def _step(con: duckdb.DuckDBPyConnection) -> Decimal:
-    return Decimal(con.execute("SELECT inferred_price_step(100000)").fetchall()[0][0])
+def _step(run: Run) -> Decimal:
+    return Decimal(run(Query("SELECT inferred_price_step(100000) AS step"))["step"][0])
 
 
-def test_every_recording_every_period(every_recording: TickStore):
-    """Each symbol, each UTC day it traded, per 1m and 1h period and as one range, at its
-    price step and ten steps, 70 %: SQL == reference."""
+def test_every_recording_every_period(recordings):
+    """Each symbol, each UTC day it traded: as one range at its price step and ten steps,
+    per minute at ten steps, per hour at one step; 70 %: SQL == reference."""
     checked = set()
-    for key in every_recording.symbols():
-        with every_recording.connection(key) as con:
-            step = _step(con)
-            for day in _days(con):
-                end = day + timedelta(days=1)
-                for period_us in (0, 60_000_000, 3_600_000_000):
-                    for bucket in (step, step * 10):
-                        n = check_equal(con, day, end, bucket, period_us, Fraction(7, 10))
-                        assert n > 0
-                checked.add(str(key))
+    for key in recordings.symbols():
+        run = runner(recordings, key)
+        step = _step(run)
+        for day in _days(run):
+            end = day + timedelta(days=1)
+            for period_us, steps in ((0, 1), (0, 10), (60_000_000, 10), (3_600_000_000, 1)):
+                bucket = step * steps
+                assert check_equal(run, day, end, bucket, period_us, Fraction(7, 10)) > 0
+        checked.add(str(key))
     assert checked == {
         "binance/coinm/BTCUSD_PERP",
         "binance/coinm/ETHUSD_PERP",
@@ -158,25 +144,24 @@ def test_every_recording_every_period(every_recording: TickStore):
 
 
 @settings(
-    max_examples=40,
+    max_examples=25,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(data=st.data())
-def test_windows_buckets_and_shares(every_recording: TickStore, data):
+def test_windows_buckets_and_shares(recordings, data):
     """Random windows inside a traded day, any period, buckets of 1-50 price steps and
     value-area shares of 1 % .. 100 %: SQL == reference."""
-    keys = sorted(every_recording.symbols(), key=str)
-    key = data.draw(st.sampled_from(keys), label="symbol")
-    with every_recording.connection(key) as con:
-        day = data.draw(st.sampled_from(_days(con)), label="day")
-        a = data.draw(st.integers(0, DAY_US - 1), label="from_us")
-        b = data.draw(st.integers(a + 1, DAY_US), label="to_us")
-        start, end = day + timedelta(microseconds=a), day + timedelta(microseconds=b)
-        period_us = data.draw(st.sampled_from(PERIODS_US), label="period_us")
-        bucket = _step(con) * data.draw(st.sampled_from((1, 2, 5, 10, 50)), label="steps")
-        share = Fraction(data.draw(st.integers(1, 100), label="percent"), 100)
-        check_equal(con, start, end, bucket, period_us, share)
+    keys = sorted(recordings.symbols(), key=str)
+    run = runner(recordings, data.draw(st.sampled_from(keys), label="symbol"))
+    day = data.draw(st.sampled_from(_days(run)), label="day")
+    a = data.draw(st.integers(0, DAY_US - 1), label="from_us")
+    b = data.draw(st.integers(a + 1, DAY_US), label="to_us")
+    start, end = day + timedelta(microseconds=a), day + timedelta(microseconds=b)
+    period_us = data.draw(st.sampled_from(PERIODS_US), label="period_us")
+    bucket = _step(run) * data.draw(st.sampled_from((1, 2, 5, 10, 50)), label="steps")
+    share = Fraction(data.draw(st.integers(1, 100), label="percent"), 100)
+    check_equal(run, start, end, bucket, period_us, share)
 
 
 def test_value_area_tie_and_edges_by_hand(tmp_path: Path):
@@ -255,13 +240,11 @@ def test_profile_through_the_flight_endpoint(cm_root):
 
 
 def test_profile_on_a_bare_duckdb_connection(cm_root):
-    from tapeflow.store.catalog import define_analytics
+    from tapeflow.store.catalog import connect_with_catalog
 
     root, expected = cm_root
-    con = duckdb.connect()
-    define_analytics(con)  # the catalog: every view and macro of sql/analytics/
-    con.execute(f"ATTACH '{CM_BTC.path(root)}' AS btc (READ_ONLY)")
-    con.execute("USE btc")
-    con.execute("SET search_path = 'btc.main,memory.main'")
-    assert con.execute(PROFILE_SQL).fetchall() == expected
-    con.close()
+    con = connect_with_catalog(CM_BTC.path(root))  # every view and macro of sql/analytics/
+    try:
+        assert con.execute(PROFILE_SQL).fetchall() == expected
+    finally:
+        con.close()

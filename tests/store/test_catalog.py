@@ -87,7 +87,8 @@ def test_concurrent_leases_each_see_their_own_file(tmp_path, tables):
 
 def legacy_file(path: Path) -> None:
     """A file as tapeflow wrote it before analytics moved to the hub: every schema and
-    analytics file applied inside it in number order, all recorded as schema versions."""
+    analytics file applied inside it (tables first, then views and macros in number order,
+    as today's views read columns of later schema files), all recorded as schema versions."""
     path.parent.mkdir(parents=True)
     con = duckdb.connect(str(path))
     schema = load_migrations()
@@ -97,7 +98,7 @@ def legacy_file(path: Path) -> None:
     files = sorted(
         [(m.version, 0, m) for m in schema]
         + [(d.version, 1, d) for d in load_definitions() if d.version in then],
-        key=lambda t: t[:2],
+        key=lambda t: (t[1], t[0]),
     )
     con.execute(
         "CREATE TABLE schema_version (version INTEGER NOT NULL, name VARCHAR NOT NULL,"

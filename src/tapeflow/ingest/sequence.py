@@ -1,8 +1,9 @@
 """Trade-id continuity per symbol: where the stream jumped, and what to ask REST for.
 
-Binance raw trade ids are contiguous per symbol and market, so a jump is a loss. The
-tracker keeps, per symbol, the highest id known (stored or seen) and turns observations into
-:class:`GapRequest` s:
+Live feeds carry raw trade ids that are contiguous per symbol and market (the venue's
+:class:`~tapeflow.venues.venue.IdModel` ``contiguous``; the ingest service refuses a venue
+whose ids are not), so a jump is a loss. The tracker keeps, per symbol, the highest id
+known (stored or seen) and turns observations into :class:`GapRequest` s:
 
 * **in the stream**: id ``n`` after highest ``h`` with ``n > h + 1`` asks for
   ``h+1 .. n-1`` after a grace period (late, out-of-order ticks may still fill it; the

@@ -18,6 +18,7 @@ from tapeflow.store.migrations import check_readable, migrate
 from tapeflow.store.pool import ConnectionPool, PoolStats
 from tapeflow.store.sandbox import open_sandbox, run_statement
 from tapeflow.store.ticks import AppendResult, append_ticks, conform
+from tapeflow.venues import IdModel, get_venue
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +104,9 @@ class TickStore:
                 "INSERT INTO symbol_meta (exchange, market, symbol) VALUES (?, ?, ?)",
                 [key.exchange, key.market, key.symbol],
             )
+        id_space, id_model = con.execute("SELECT id_space, id_model FROM symbol_meta").fetchall()[0]
+        if id_space is not None and id_model is None:  # written before the id model was kept
+            con.execute("UPDATE symbol_meta SET id_model = ?", [_id_model(key, id_space).value])
 
     def close(self) -> None:
         """Checkpoint and detach every file. Idempotent."""
@@ -183,15 +187,18 @@ class TickStore:
         Raises:
             TickSchemaError: the table lacks required columns.
             IdSpaceMismatchError: ``id_space`` differs from the one the symbol uses.
+            VenueCapabilityError: the venue's trades have no such id space
+                (:attr:`tapeflow.venues.venue.Venue.id_models`).
             PermissionError: the store is read-only.
         """
         if self.read_only:
             raise PermissionError("the store is open read-only")
         if id_space not in ("trade", "agg_trade"):
             raise ValueError(f"id_space must be 'trade' or 'agg_trade', got {id_space!r}")
+        id_model = _id_model(key, id_space)
         batch = conform(table)
         with self.pool.lease_entry(key, create=True) as (con, entry), entry.write_lock:
-            self._check_id_space(con, key, entry.cache, id_space)
+            self._check_id_space(con, key, entry.cache, id_space, id_model)
             if "max_id" not in entry.cache:
                 entry.cache["max_id"] = con.execute("SELECT max(trade_id) FROM ticks").fetchall()[
                     0
@@ -216,13 +223,19 @@ class TickStore:
 
     @staticmethod
     def _check_id_space(
-        con: duckdb.DuckDBPyConnection, key: SymbolKey, cache: dict, id_space: str
+        con: duckdb.DuckDBPyConnection,
+        key: SymbolKey,
+        cache: dict,
+        id_space: str,
+        id_model: IdModel,
     ) -> None:
         stored = cache.get("id_space")
         if stored is None:
             stored = con.execute("SELECT id_space FROM symbol_meta").fetchall()[0][0]
             if stored is None:
-                con.execute("UPDATE symbol_meta SET id_space = ?", [id_space])
+                con.execute(
+                    "UPDATE symbol_meta SET id_space = ?, id_model = ?", [id_space, id_model.value]
+                )
                 stored = id_space
             cache["id_space"] = stored
         if stored != id_space:
@@ -273,8 +286,19 @@ class TickStore:
         with self.connection(key) as con:
             return con.execute("SELECT max(trade_id) FROM ticks").fetchall()[0][0]
 
+    def id_model(self, key: SymbolKey) -> IdModel | None:
+        """The id model of the symbol's stored trade ids (``symbol_meta.id_model``: the
+        venue's model of its id space), or None before its first tick."""
+        with self.connection(key) as con:
+            value = con.execute("SELECT id_model FROM symbol_meta").fetchall()[0][0]
+        return IdModel(value) if value is not None else None
+
     def gaps(self, key: SymbolKey) -> list[tuple[int, int]]:
-        """Missing trade-id ranges ``(first_missing, last_missing)``, inclusive, ascending."""
+        """Missing trade-id ranges ``(first_missing, last_missing)``, inclusive, ascending.
+
+        Computed from the ids only where they are contiguous (:meth:`id_model` not
+        ``opaque``); a symbol with opaque ids has none (nothing can be told from a jump).
+        """
         with self.connection(key) as con:
             return [(a, b) for a, b in con.execute(GAPS_SQL).fetchall()]
 
@@ -315,3 +339,12 @@ class TickStore:
             names = [d[0] for d in result.description]
             row = dict(zip(names, result.fetchall()[0], strict=True))
         return {"symbol": str(key), **row, "file_bytes": key.path(self.root).stat().st_size}
+
+
+def _id_model(key: SymbolKey, id_space: str) -> IdModel:
+    """The venue's id model of ``id_space`` for ``key``'s exchange.
+
+    Raises:
+        VenueCapabilityError: the venue's trades have no such id space.
+    """
+    return get_venue(key.exchange).id_model(id_space)

@@ -1,0 +1,13 @@
+-- tapeflow per-symbol schema, migration 2: the id model of the stored trade ids.
+--
+-- symbol_meta.id_model says what a jump between two consecutive stored trade ids means. It is
+-- the venue's id model of the file's id_space (tapeflow.venues: Venue.id_models), written by
+-- the store with the first append (and, for a file written before this migration, at its
+-- first read-write open):
+--   'contiguous'       : one id per trade, no holes (Binance @trade `t`): a jump is a loss
+--   'aggregate_ranges' : contiguous aggregate ids, each covering first_trade_id..last_trade_id
+--                        (Binance @aggTrade): a jump is a loss of aggregates
+--   'opaque'           : unique ids without contiguity (Hyperliquid, Bybit): a jump says nothing
+-- The gaps view and ids_missing_between (sql/analytics/001_gaps.sql) use contiguity only when
+-- id_model is not 'opaque'.
+ALTER TABLE symbol_meta ADD COLUMN id_model VARCHAR;

@@ -30,6 +30,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
+from operator import itemgetter
 from pathlib import Path
 
 import pyarrow as pa
@@ -115,34 +116,8 @@ class ReplayWriter:
 #: rows, so this bounds the replay's memory whatever the files' length (~1 KB per row).
 REPLAY_BATCH_ROWS = 65_536
 
-
-@dataclass(order=True)
-class _Cursor:
-    """The current batch of one file, positioned at its next row."""
-
-    ts_us: int
-    seq: int
-    stream: Iterator[SourceBatch] = field(compare=False, repr=False)
-    key: SymbolKey = field(default=None, compare=False)
-    id_space: str = field(default="", compare=False)
-    schema: pa.Schema = field(default=None, compare=False)
-    rows: list[dict] = field(default_factory=list, compare=False, repr=False)
-    ts: list[int] = field(default_factory=list, compare=False, repr=False)
-    row: int = field(default=0, compare=False)
-
-    def load(self, seq: int) -> bool:
-        """Move to the file's next non-empty batch (rows sorted by time, then trade id);
-        False when the file is exhausted."""
-        for batch in self.stream:
-            table = _uniform(batch.table).sort_by([("ts", "ascending"), ("trade_id", "ascending")])
-            if not table.num_rows:
-                continue
-            self.key, self.id_space, self.schema = batch.key, batch.id_space, table.schema
-            self.ts = table.column("ts").cast(pa.int64()).to_pylist()
-            self.rows = table.to_pylist()
-            self.row, self.ts_us, self.seq = 0, self.ts[0], seq
-            return True
-        return False
+#: One replayed row: its symbol, id space, the batch's Arrow schema and the row's values.
+_Row = tuple[SymbolKey, str, pa.Schema, dict]
 
 
 def _file_batches(
@@ -171,11 +146,20 @@ def _uniform(table: pa.Table) -> pa.Table:
     return table.cast(RAW_TICK_SCHEMA)
 
 
-def merge_by_time(
-    streams: Sequence[Iterator[SourceBatch]],
-) -> Iterator[tuple[SymbolKey, str, pa.Schema, dict]]:
+def _rows(stream: Iterator[SourceBatch]) -> Iterator[tuple[int, _Row]]:
+    """``(ts_us, (key, id_space, schema, row))`` for every row of one file, batch by batch
+    (each batch's rows sorted by time, then trade id), holding one batch at a time."""
+    for batch in stream:
+        table = _uniform(batch.table).sort_by([("ts", "ascending"), ("trade_id", "ascending")])
+        ts = table.column("ts").cast(pa.int64()).to_pylist()
+        for ts_us, row in zip(ts, table.to_pylist(), strict=True):
+            yield ts_us, (batch.key, batch.id_space, table.schema, row)
+
+
+def merge_by_time(streams: Sequence[Iterator[SourceBatch]]) -> Iterator[_Row]:
     """Yield ``(key, id_space, schema, row)`` for every row of every stream (one per file),
-    in exchange-time order across files, holding one batch per file at a time.
+    in exchange-time order across files (``heapq.merge``; rows of equal time in file order),
+    holding one batch per file at a time.
 
     Each file is read in order: within a file, rows are time-ordered per batch (ties by
     trade id), as a recording is; a file holding several symbols keeps each symbol's order,
@@ -183,26 +167,8 @@ def merge_by_time(
     the first row is yielded, so a file that cannot be opened fails the replay before it
     starts.
     """
-    seq = 0
-    heap: list[_Cursor] = []
-    for stream in streams:
-        cur = _Cursor(0, 0, stream)
-        if cur.load(seq):
-            heap.append(cur)
-        seq += 1
-    heapq.heapify(heap)
-    while heap:
-        cur = heap[0]
-        yield cur.key, cur.id_space, cur.schema, cur.rows[cur.row]
-        cur.row += 1
-        if cur.row < len(cur.ts):
-            cur.ts_us = cur.ts[cur.row]
-            heapq.heapreplace(heap, cur)
-        elif cur.load(seq):
-            seq += 1
-            heapq.heapreplace(heap, cur)
-        else:
-            heapq.heappop(heap)
+    for _, item in heapq.merge(*(_rows(s) for s in streams), key=itemgetter(0)):
+        yield item
 
 
 @dataclass(frozen=True)

@@ -54,22 +54,38 @@ from tapeflow.analytics.closed_candles import (
 )
 from tapeflow.analytics.indicators import atr_series
 from tapeflow.analytics.price_ladder import PriceLadder
+from tapeflow.config.strategy import DetectionSettings, IndicatorSettings
 from tapeflow.model.candles import Candle
 
 Direction = Literal["bullish", "bearish"]
 FvgStatus = Literal["open", "partial", "filled"]
 ChangeKind = Literal["created", "touched", "deepened", "filled"]
 
+# The defaults: ``strategy.detection`` and ``strategy.indicators`` of the configuration.
+_DETECTION, _INDICATORS = DetectionSettings(), IndicatorSettings()
+
 
 @dataclass(frozen=True, slots=True)
 class FvgParams:
-    """Size filters (0 / None = off). ``tick_size`` (quote units) is needed with ``min_ticks``."""
+    """Size filters (0 / None = off). ``tick_size`` (quote units) is needed with ``min_ticks``.
+
+    ``min_pct`` / ``min_atr`` default to ``fvg_min_pct`` / ``fvg_min_atr`` of
+    :class:`tapeflow.config.strategy.DetectionSettings`, ``atr_period`` to the ATR period of
+    :class:`~tapeflow.config.strategy.IndicatorSettings` (:meth:`from_settings` maps
+    configured sections onto these names).
+    """
 
     min_ticks: int = 0
     tick_size: Decimal | None = None
-    min_pct: float = 0.0
-    min_atr: float = 0.0
-    atr_period: int = 14
+    min_pct: float = _DETECTION.fvg_min_pct
+    min_atr: float = _DETECTION.fvg_min_atr
+    atr_period: int = _INDICATORS.atr_period
+
+    @classmethod
+    def from_settings(cls, d: DetectionSettings, i: IndicatorSettings) -> FvgParams:
+        """The size filters of the ``strategy.detection`` / ``strategy.indicators`` sections
+        (no tick filter: the configuration has none)."""
+        return cls(min_pct=d.fvg_min_pct, min_atr=d.fvg_min_atr, atr_period=i.atr_period)
 
     def __post_init__(self) -> None:
         if self.min_ticks < 0 or self.min_pct < 0 or self.min_atr < 0:
@@ -78,6 +94,10 @@ class FvgParams:
             raise ValueError("FVG filter min_ticks needs a positive tick_size")
         if self.atr_period <= 0:
             raise ValueError(f"atr_period={self.atr_period} must be positive")
+
+
+#: The default filters (the configuration's defaults).
+_DEFAULT = FvgParams()
 
 
 @dataclass(frozen=True, slots=True)
@@ -312,11 +332,11 @@ def fvgs(
     candles: pl.DataFrame,
     as_of: datetime | None = None,
     *,
-    min_ticks: int = 0,
-    tick_size: Decimal | None = None,
-    min_pct: float = 0.0,
-    min_atr: float = 0.0,
-    atr_period: int = 14,
+    min_ticks: int = _DEFAULT.min_ticks,
+    tick_size: Decimal | None = _DEFAULT.tick_size,
+    min_pct: float = _DEFAULT.min_pct,
+    min_atr: float = _DEFAULT.min_atr,
+    atr_period: int = _DEFAULT.atr_period,
 ) -> pl.DataFrame:
     """Every FVG formed by the closed candles with ``open_time <= as_of``, and its fill state
     as of that candle (definitions: module docstring).

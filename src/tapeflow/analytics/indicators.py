@@ -62,24 +62,46 @@ import numpy as np
 import polars as pl
 
 from tapeflow.analytics.closed_candles import closed_candles, float_prices, segments
+from tapeflow.config.strategy import IndicatorSettings
 from tapeflow.model.candles import Candle
 
 _BLOCK = 8192  # windows per block in the vectorised rolling statistics (bounds memory)
 
+_SETTINGS = IndicatorSettings()  # the defaults: ``strategy.indicators`` of the configuration
+
 
 @dataclass(frozen=True, slots=True)
 class IndicatorParams:
-    """Periods of :func:`indicators` (candles). See the module docstring for definitions."""
+    """Periods of :func:`indicators` (candles). See the module docstring for definitions.
 
-    ema: tuple[int, ...] = (20, 50, 200)
-    atr: int = 14
-    adx: int = 14
-    hurst_window: int = 100
-    autocorr_window: int = 100
-    mr_ema: int = 20
-    mr_window: int = 100
-    mr_sigma: float = 2.0
-    mr_horizon: int = 20
+    The defaults are those of :class:`tapeflow.config.strategy.IndicatorSettings`
+    (:meth:`from_settings` maps a configured section onto these names).
+    """
+
+    ema: tuple[int, ...] = (_SETTINGS.ema_fast, _SETTINGS.ema_mid, _SETTINGS.ema_slow)
+    atr: int = _SETTINGS.atr_period
+    adx: int = _SETTINGS.adx_period
+    hurst_window: int = _SETTINGS.hurst_window
+    autocorr_window: int = _SETTINGS.autocorrelation_window
+    mr_ema: int = _SETTINGS.mean_reversion_ema
+    mr_window: int = _SETTINGS.mean_reversion_window
+    mr_sigma: float = _SETTINGS.mean_reversion_sigma
+    mr_horizon: int = _SETTINGS.mean_reversion_horizon
+
+    @classmethod
+    def from_settings(cls, s: IndicatorSettings) -> IndicatorParams:
+        """The periods of the ``strategy.indicators`` configuration section."""
+        return cls(
+            ema=(s.ema_fast, s.ema_mid, s.ema_slow),
+            atr=s.atr_period,
+            adx=s.adx_period,
+            hurst_window=s.hurst_window,
+            autocorr_window=s.autocorrelation_window,
+            mr_ema=s.mean_reversion_ema,
+            mr_window=s.mean_reversion_window,
+            mr_sigma=s.mean_reversion_sigma,
+            mr_horizon=s.mean_reversion_horizon,
+        )
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -105,6 +127,10 @@ class IndicatorParams:
         )
 
 
+#: The default periods (the configuration's defaults).
+_DEFAULT = IndicatorParams()
+
+
 def output_columns(params: IndicatorParams) -> list[str]:
     """Column names of :func:`indicators` for these parameters, in order."""
     return [
@@ -127,15 +153,15 @@ def output_columns(params: IndicatorParams) -> list[str]:
 def indicators(
     candles: pl.DataFrame,
     *,
-    ema: tuple[int, ...] = (20, 50, 200),
-    atr: int = 14,
-    adx: int = 14,
-    hurst_window: int = 100,
-    autocorr_window: int = 100,
-    mr_ema: int = 20,
-    mr_window: int = 100,
-    mr_sigma: float = 2.0,
-    mr_horizon: int = 20,
+    ema: tuple[int, ...] = _DEFAULT.ema,
+    atr: int = _DEFAULT.atr,
+    adx: int = _DEFAULT.adx,
+    hurst_window: int = _DEFAULT.hurst_window,
+    autocorr_window: int = _DEFAULT.autocorr_window,
+    mr_ema: int = _DEFAULT.mr_ema,
+    mr_window: int = _DEFAULT.mr_window,
+    mr_sigma: float = _DEFAULT.mr_sigma,
+    mr_horizon: int = _DEFAULT.mr_horizon,
 ) -> pl.DataFrame:
     """Indicators for every closed candle of ``candles`` (definitions: module docstring).
 

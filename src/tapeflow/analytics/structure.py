@@ -50,23 +50,40 @@ from tapeflow.analytics.closed_candles import (
     segments,
 )
 from tapeflow.analytics.price_ladder import PriceLadder
+from tapeflow.config.strategy import DetectionSettings
 from tapeflow.model.candles import Candle
 
 SwingKind = Literal["high", "low"]
 BreakDirection = Literal["up", "down"]
 ObStatus = Literal["fresh", "mitigated", "broken"]
 
+_DETECTION = DetectionSettings()  # the defaults: ``strategy.detection`` of the configuration
+
 
 @dataclass(frozen=True, slots=True)
 class StructureParams:
-    """``swing_bars``: fractal half-width n; ``ob_lookback``: candles searched for the block."""
+    """``swing_bars``: fractal half-width n; ``ob_lookback``: candles searched for the block.
 
-    swing_bars: int = 2
-    ob_lookback: int = 20
+    The defaults are ``swing_bars`` / ``order_block_lookback`` of
+    :class:`tapeflow.config.strategy.DetectionSettings` (:meth:`from_settings` maps a
+    configured section onto these names).
+    """
+
+    swing_bars: int = _DETECTION.swing_bars
+    ob_lookback: int = _DETECTION.order_block_lookback
+
+    @classmethod
+    def from_settings(cls, d: DetectionSettings) -> StructureParams:
+        """The parameters of the ``strategy.detection`` configuration section."""
+        return cls(swing_bars=d.swing_bars, ob_lookback=d.order_block_lookback)
 
     def __post_init__(self) -> None:
         if self.swing_bars < 1 or self.ob_lookback < 1:
             raise ValueError("swing_bars and ob_lookback must be >= 1")
+
+
+#: The default parameters (the configuration's defaults).
+_DEFAULT = StructureParams()
 
 
 @dataclass(frozen=True, slots=True)
@@ -274,7 +291,7 @@ _TS = pl.Datetime("us", "UTC")
 
 
 def swings(
-    candles: pl.DataFrame, as_of: datetime | None = None, *, swing_bars: int = 2
+    candles: pl.DataFrame, as_of: datetime | None = None, *, swing_bars: int = _DEFAULT.swing_bars
 ) -> pl.DataFrame:
     """Confirmed swing points of the closed candles with ``open_time <= as_of``.
 
@@ -291,7 +308,7 @@ def swings(
 
 
 def structure_breaks(
-    candles: pl.DataFrame, as_of: datetime | None = None, *, swing_bars: int = 2
+    candles: pl.DataFrame, as_of: datetime | None = None, *, swing_bars: int = _DEFAULT.swing_bars
 ) -> pl.DataFrame:
     """Breaks of structure of the closed candles with ``open_time <= as_of``.
 
@@ -339,8 +356,8 @@ def order_blocks(
     candles: pl.DataFrame,
     as_of: datetime | None = None,
     *,
-    swing_bars: int = 2,
-    ob_lookback: int = 20,
+    swing_bars: int = _DEFAULT.swing_bars,
+    ob_lookback: int = _DEFAULT.ob_lookback,
 ) -> pl.DataFrame:
     """Order blocks of the closed candles with ``open_time <= as_of``, with their state then.
 

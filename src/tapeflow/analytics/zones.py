@@ -70,6 +70,7 @@ from tapeflow.analytics.closed_candles import (
 )
 from tapeflow.analytics.indicators import atr_series
 from tapeflow.analytics.price_ladder import PriceLadder
+from tapeflow.config.strategy import DetectionSettings, IndicatorSettings
 from tapeflow.model.candles import Candle
 
 ZoneType = Literal["demand", "supply"]
@@ -77,17 +78,37 @@ ZoneStatus = Literal["fresh", "tested", "broken"]
 CreatedFrom = Literal["consolidation", "rejection"]
 ZoneChangeKind = Literal["created", "tested", "broken"]
 
+# The defaults: ``strategy.detection`` and ``strategy.indicators`` of the configuration.
+_DETECTION, _INDICATORS = DetectionSettings(), IndicatorSettings()
+
 
 @dataclass(frozen=True, slots=True)
 class ZoneParams:
-    """Detection thresholds (see module docstring). ATR multiples are dimensionless."""
+    """Detection thresholds (see module docstring). ATR multiples are dimensionless.
 
-    base_body_ratio: float = 0.5
-    max_base: int = 6
-    departure_atr: float = 1.5
-    rejection_wick_ratio: float = 0.6
-    rejection_atr: float = 1.0
-    atr_period: int = 14
+    The defaults are those of :class:`tapeflow.config.strategy.DetectionSettings` (``zone_*``)
+    and the ATR period of :class:`~tapeflow.config.strategy.IndicatorSettings`
+    (:meth:`from_settings` maps configured sections onto these names).
+    """
+
+    base_body_ratio: float = _DETECTION.zone_base_body_ratio
+    max_base: int = _DETECTION.zone_max_base
+    departure_atr: float = _DETECTION.zone_departure_atr
+    rejection_wick_ratio: float = _DETECTION.zone_rejection_wick_ratio
+    rejection_atr: float = _DETECTION.zone_rejection_atr
+    atr_period: int = _INDICATORS.atr_period
+
+    @classmethod
+    def from_settings(cls, d: DetectionSettings, i: IndicatorSettings) -> ZoneParams:
+        """The thresholds of the ``strategy.detection`` / ``strategy.indicators`` sections."""
+        return cls(
+            base_body_ratio=d.zone_base_body_ratio,
+            max_base=d.zone_max_base,
+            departure_atr=d.zone_departure_atr,
+            rejection_wick_ratio=d.zone_rejection_wick_ratio,
+            rejection_atr=d.zone_rejection_atr,
+            atr_period=i.atr_period,
+        )
 
     def __post_init__(self) -> None:
         if not 0 < self.base_body_ratio < 1:
@@ -101,6 +122,10 @@ class ZoneParams:
             )
         if self.departure_atr <= 0 or self.rejection_atr <= 0:
             raise ValueError("departure_atr and rejection_atr must be positive")
+
+
+#: The default thresholds (the configuration's defaults).
+_DEFAULT = ZoneParams()
 
 
 @dataclass(frozen=True, slots=True)
@@ -352,12 +377,12 @@ def zones(
     candles: pl.DataFrame,
     as_of: datetime | None = None,
     *,
-    base_body_ratio: float = 0.5,
-    max_base: int = 6,
-    departure_atr: float = 1.5,
-    rejection_wick_ratio: float = 0.6,
-    rejection_atr: float = 1.0,
-    atr_period: int = 14,
+    base_body_ratio: float = _DEFAULT.base_body_ratio,
+    max_base: int = _DEFAULT.max_base,
+    departure_atr: float = _DEFAULT.departure_atr,
+    rejection_wick_ratio: float = _DEFAULT.rejection_wick_ratio,
+    rejection_atr: float = _DEFAULT.rejection_atr,
+    atr_period: int = _DEFAULT.atr_period,
 ) -> pl.DataFrame:
     """Every supply/demand zone formed by the closed candles with ``open_time <= as_of``, with
     its test/break state as of that candle (definitions: module docstring).

@@ -37,30 +37,13 @@ class FeatureParams:
 
     @classmethod
     def from_settings(cls, s: StrategySettings) -> FeatureParams:
-        """Map ``strategy.indicators`` / ``strategy.detection`` onto the analytics params."""
+        """The analytics params of ``strategy.indicators`` / ``strategy.detection``."""
         i, d = s.indicators, s.detection
         return cls(
-            IndicatorParams(
-                ema=(i.ema_fast, i.ema_mid, i.ema_slow),
-                atr=i.atr_period,
-                adx=i.adx_period,
-                hurst_window=i.hurst_window,
-                autocorr_window=i.autocorrelation_window,
-                mr_ema=i.mean_reversion_ema,
-                mr_window=i.mean_reversion_window,
-                mr_sigma=i.mean_reversion_sigma,
-                mr_horizon=i.mean_reversion_horizon,
-            ),
-            ZoneParams(
-                base_body_ratio=d.zone_base_body_ratio,
-                max_base=d.zone_max_base,
-                departure_atr=d.zone_departure_atr,
-                rejection_wick_ratio=d.zone_rejection_wick_ratio,
-                rejection_atr=d.zone_rejection_atr,
-                atr_period=i.atr_period,
-            ),
-            FvgParams(min_pct=d.fvg_min_pct, min_atr=d.fvg_min_atr, atr_period=i.atr_period),
-            StructureParams(swing_bars=d.swing_bars, ob_lookback=d.order_block_lookback),
+            IndicatorParams.from_settings(i),
+            ZoneParams.from_settings(d, i),
+            FvgParams.from_settings(d, i),
+            StructureParams.from_settings(d),
         )
 
 

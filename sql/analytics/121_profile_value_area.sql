@@ -40,6 +40,15 @@
 -- the whole range is one period); value_area (share); wm_1m, wm_1h (cache watermarks, as
 -- for profile_levels_at). Periods are reported clipped to [t_from, t_to).
 
+-- NULL, or an error naming the parameter and the rule it breaks.
+CREATE MACRO profile_params_error(bucket, value_area, period_us) AS
+    CASE WHEN bucket IS NULL OR bucket <= 0
+         THEN error('profile: bucket must be a positive price increment')
+         WHEN value_area IS NULL OR value_area <= 0 OR value_area > 1
+         THEN error('profile: value_area must be a share in (0, 1], e.g. 0.7')
+         WHEN period_us IS NULL OR period_us < 0
+         THEN error('profile: period_us must be >= 0 (0 = one period)') END;
+
 -- Dense levels per period: period_start (the aligned label of profile_levels_at),
 -- level_index, level, level_units, volume, buy_volume, sell_volume, delta, trades,
 -- volume_units, quote_volume, low, high (traded price range at the level; NULL when none).
@@ -83,7 +92,9 @@ dense AS MATERIALIZED (
            count(*) OVER up2                         AS up_n,
            coalesce(sum(volume_units) OVER down2, 0) AS down_volume,
            count(*) OVER down2                       AS down_n
-    FROM profile_dense_at(t_from, t_to, bucket, period_us, wm_1m, wm_1h)
+    -- the range passes the parameter check first (which raises on a bad parameter)
+    FROM profile_dense_at(coalesce(profile_params_error(bucket, value_area, period_us), t_from),
+                          t_to, bucket, period_us, wm_1m, wm_1h)
     WINDOW up2 AS (PARTITION BY period_start ORDER BY level_index
                    ROWS BETWEEN 1 FOLLOWING AND 2 FOLLOWING),
            down2 AS (PARTITION BY period_start ORDER BY level_index

@@ -19,7 +19,6 @@ from hypothesis import strategies as st
 from tapeflow.analytics.candles import read_state
 from tapeflow.analytics.profile import (
     profile_levels_query,
-    profile_query,
     profile_summary_query,
 )
 from tapeflow.analytics.query import Query
@@ -86,8 +85,9 @@ def check_equal(
     start, end = start.replace(tzinfo=None), end.replace(tzinfo=None)  # naive UTC
     raw = run(profile_levels_query(start, end, bucket, period_us, marks))
     ref = reference(raw, _units(bucket), share)
-    summary = run(profile_summary_query(start, end, bucket, share, period_us, marks))
-    levels = run(profile_query(start, end, bucket, share, period_us, marks))
+    query = profile_summary_query(start, end, bucket, share, period_us, marks)
+    summary = run(query)
+    levels = run(Query(query.sql.replace("profile_summary_at", "profile_at"), query.params))
     assert summary.height == len(ref)
     aligned = sorted(ref)
     for label, row in zip(aligned, summary.iter_rows(named=True), strict=True):
@@ -248,3 +248,23 @@ def test_profile_on_a_bare_duckdb_connection(cm_root):
         assert con.execute(PROFILE_SQL).fetchall() == expected
     finally:
         con.close()
+
+
+@pytest.mark.parametrize(
+    ("args", "rule"),
+    [
+        ("0.5, value_area := 70", r"value_area must be a share in \(0, 1\]"),
+        ("0, value_area := 0.5", "bucket must be a positive price increment"),
+        ("0.5, period_us := -1", "period_us must be >= 0"),
+    ],
+)
+@pytest.mark.parametrize("year", [2024, 2000])  # with trades, and a range without any
+def test_bad_parameters_name_the_rule(recordings, args, rule, year):
+    query = (
+        f"SELECT * FROM profile_summary(TIMESTAMP '{year}-08-08 23:00', "
+        f"TIMESTAMP '{year}-08-09 01:00', {args})"
+    )
+    with pytest.raises(Exception, match=rule):
+        recordings.sql("binance/coinm/BTCUSD_PERP", query)
+    with pytest.raises(Exception, match=rule):
+        recordings.sql("binance/coinm/BTCUSD_PERP", query.replace("profile_summary", "profile"))

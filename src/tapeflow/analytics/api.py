@@ -67,7 +67,7 @@ from tapeflow.analytics.profile import (
     build_profiles,
     check_bucket,
     check_value_area,
-    profile_query,
+    profile_dense_query,
     profile_summary_query,
     summary_frame,
     tick_size_query,
@@ -472,10 +472,11 @@ class Analytics:
         state = read_state(lambda query: self._run(key, query), self._hint(key))
         marks = state.watermarks
         rows = self._run(key, profile_summary_query(lo, hi, size, share, width_us, marks))
-        dense = self._run(key, profile_query(lo, hi, size, share, width_us, marks))
+        dense = self._run(key, profile_dense_query(lo, hi, size, width_us, marks))
+        lo_utc = lo.replace(tzinfo=UTC)
         # no trades: one empty summary for the single range, none per period
-        periods = [(lo.replace(tzinfo=UTC), hi.replace(tzinfo=UTC))] if width is None else None
-        levels, summaries = build_profiles(dense, rows, bucket=size, periods=periods)
+        periods = None if width is not None else [(lo_utc, hi.replace(tzinfo=UTC))]
+        levels, summaries = build_profiles(dense, rows, bucket=size, start=lo_utc, periods=periods)
         name = pl.lit(str(key)).alias("symbol")
         return _ProfileResult(
             levels=levels.select(name, pl.all()),

@@ -177,20 +177,22 @@ _PROFILE_ARGS = (
 )
 
 
-def profile_query(
+def profile_dense_query(
     start: datetime,
     end: datetime,
     bucket: Decimal,
-    share: Fraction,
     period_us: int = 0,
     watermarks: Mapping[str, datetime] | None = None,
 ) -> Query:
-    """Query for the dense levels with ``in_value_area`` / ``is_poc`` (``profile_at``) of
-    the trades in ``[start, end)`` per period of ``period_us`` (0 = one period); arguments
-    as :func:`profile_levels_query`, ``share`` the value-area share."""
+    """Query for the dense levels (``profile_dense_at``: every level from the lowest to the
+    highest traded one, ``level_index`` 0 = lowest) of the trades in ``[start, end)`` per
+    period of ``period_us`` (0 = one period); arguments as :func:`profile_levels_query`."""
+    marks = watermarks or {}
     return Query(
-        f"SELECT * FROM profile_at({_PROFILE_ARGS})",
-        _profile_args(start, end, bucket, share, period_us, watermarks),
+        "SELECT * FROM profile_dense_at(CAST(? AS TIMESTAMP), CAST(? AS TIMESTAMP), "
+        "CAST(? AS DECIMAL(18, 8)), ?, CAST(? AS TIMESTAMP), CAST(? AS TIMESTAMP)) "
+        "ORDER BY period_start, level",
+        (start, end, str(bucket), period_us, marks.get("1m", MIN_TS), marks.get("1h", MIN_TS)),
     )
 
 
@@ -203,7 +205,9 @@ def profile_summary_query(
     watermarks: Mapping[str, datetime] | None = None,
 ) -> Query:
     """Query for one summary row per period that traded (``profile_summary_at``: POC,
-    VAL/VAH, shape, ...); arguments as :func:`profile_query`."""
+    VAL/VAH, shape, ...) of the trades in ``[start, end)`` per period of ``period_us``
+    (0 = one period); arguments as :func:`profile_levels_query`, ``share`` the value-area
+    share."""
     return Query(
         f"SELECT * FROM profile_summary_at({_PROFILE_ARGS})",
         _profile_args(start, end, bucket, share, period_us, watermarks),
@@ -275,19 +279,22 @@ def check_value_area(value_area: float) -> Fraction:
 
 
 def build_profiles(
-    levels: pl.DataFrame,
+    dense: pl.DataFrame,
     summary: pl.DataFrame,
     *,
     bucket: Decimal,
+    start: datetime,
     periods: list[tuple[datetime, datetime]] | None = None,
 ) -> tuple[pl.DataFrame, list[ProfileSummary]]:
     """Levels frame (:data:`LEVEL_COLUMNS`) and one :class:`ProfileSummary` per period.
 
     Args:
-        levels: rows of ``profile_at`` (:func:`profile_query`).
+        dense: rows of ``profile_dense_at`` (:func:`profile_dense_query`).
         summary: rows of ``profile_summary_at`` (:func:`profile_summary_query`), one per
-            period that traded.
+            period that traded; its ``poc_index`` / ``val_index`` / ``vah_index`` mark the
+            levels (``is_poc``, ``in_value_area``).
         bucket: the level size.
+        start: the range's start (UTC): periods are labelled clipped to it, as in SQL.
         periods: ``(period_start, period_end)`` of every period to report, including those
             without trades (they get an empty summary); None: the periods of ``summary``.
     """
@@ -296,14 +303,25 @@ def build_profiles(
     if periods is None:
         periods = [(r["period_start"], r["period_end"]) for r in rows.values()]
     summaries = [
-        ProfileSummary(**rows[start]) if start in rows else _empty_summary(start, end, bucket)
-        for start, end in periods
+        ProfileSummary(**rows[p]) if p in rows else _empty_summary(p, end, bucket)
+        for p, end in periods
     ]
-    frame = levels.select(LEVEL_COLUMNS).with_columns(
-        pl.col("period_start").cast(SUMMARY_SCHEMA["period_start"]),
-        *(pl.col(c).cast(VOL) for c in ("volume", "buy_volume", "sell_volume", "delta")),
-        pl.col("level").cast(PRICE),
-        pl.col("trades").cast(pl.Int64),
+    ts = SUMMARY_SCHEMA["period_start"]
+    marks = summary.select(pl.col("period_start").cast(ts), "poc_index", "val_index", "vah_index")
+    index = pl.col("level_index")
+    frame = (
+        dense.with_columns(pl.col("period_start").cast(ts).clip(lower_bound=start))
+        .join(marks, on="period_start", how="inner", maintain_order="left")
+        .with_columns(
+            in_value_area=index.is_between(pl.col("val_index"), pl.col("vah_index")),
+            is_poc=index == pl.col("poc_index"),
+        )
+        .select(LEVEL_COLUMNS)
+        .with_columns(
+            *(pl.col(c).cast(VOL) for c in ("volume", "buy_volume", "sell_volume", "delta")),
+            pl.col("level").cast(PRICE),
+            pl.col("trades").cast(pl.Int64),
+        )
     )
     return frame, summaries
 

@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal, Self
+from typing import Annotated, Literal, Self
 
 import yaml
 from pydantic import (
+    AfterValidator,
     Field,
     SecretStr,
     ValidationError,
@@ -52,6 +53,12 @@ def _http_url(value: str | None) -> str | None:
     if value is not None and not value.startswith(("http://", "https://")):
         raise ValueError("must start with http:// or https://")
     return value.rstrip("/") if value else value
+
+
+#: An optional WebSocket base address (``ws://`` / ``wss://``, trailing ``/`` removed).
+WsUrl = Annotated[str | None, AfterValidator(_ws_url)]
+#: An optional HTTP base address (``http://`` / ``https://``, trailing ``/`` removed).
+HttpUrl = Annotated[str | None, AfterValidator(_http_url)]
 
 
 class FeedSpec(Section):
@@ -86,18 +93,8 @@ class FeedSpec(Section):
         return data
 
     symbols: tuple[str, ...] = Field(min_length=1)
-    ws_url: str | None = None
-    rest_url: str | None = None
-
-    @field_validator("ws_url")
-    @classmethod
-    def _check_ws(cls, value: str | None) -> str | None:
-        return _ws_url(value)
-
-    @field_validator("rest_url")
-    @classmethod
-    def _check_rest(cls, value: str | None) -> str | None:
-        return _http_url(value)
+    ws_url: WsUrl = None
+    rest_url: HttpUrl = None
 
     @field_validator("symbols")
     @classmethod
@@ -175,8 +172,8 @@ class IngestSettings(Section):
     status_interval_s: float = Field(5.0, gt=0, le=3600)
     gap_grace_s: float = Field(1.0, ge=0, le=600)
     probe_timeout_s: float = Field(5.0, gt=0, le=3600)
-    rest_base_url: str | None = None
-    ws_url: str | None = None
+    rest_base_url: HttpUrl = None
+    ws_url: WsUrl = None
     rest_api_key_env: str = Field("BINANCE_API_KEY", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     rest_page_limit: int = Field(1000, ge=1, le=1000)
     rest_retries: int = Field(5, ge=1, le=100)
@@ -185,16 +182,6 @@ class IngestSettings(Section):
     reconnect_restored_timeout_s: float = Field(60.0, gt=0, le=3600)
     shutdown_timeout_s: float = Field(10.0, gt=0, le=600)
     feed_timeout_s: float = Field(120.0, gt=0, le=3600)
-
-    @field_validator("ws_url")
-    @classmethod
-    def _check_ws(cls, value: str | None) -> str | None:
-        return _ws_url(value)
-
-    @field_validator("rest_base_url")
-    @classmethod
-    def _check_rest(cls, value: str | None) -> str | None:
-        return _http_url(value)
 
     def api_key(self) -> SecretStr | None:
         """The REST API key from the environment (never from a file), or None."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import types
 import typing
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -103,7 +103,7 @@ _TYPE_WORDS = {
 }
 
 
-def describe(error: dict[str, Any], root: type[BaseModel] | None = None) -> str:
+def describe(error: Mapping[str, Any], root: type[BaseModel] | None = None) -> str:
     """The rule an error dict from ``ValidationError.errors()`` breaks, in words."""
     kind: str = error["type"]
     ctx = error.get("ctx") or {}
@@ -134,7 +134,7 @@ def describe(error: dict[str, Any], root: type[BaseModel] | None = None) -> str:
     if kind == "string_pattern_mismatch":
         return f"must match {ctx.get('pattern')} (got {_got(value)})"
     if kind in ("value_error", "assertion_error"):
-        msg = error["msg"]
+        msg = str(error["msg"])
         for prefix in ("Value error, ", "Assertion failed, "):
             msg = msg.removeprefix(prefix)
         return msg

@@ -44,9 +44,9 @@ class _UniqueKeyLoader(yaml.SafeLoader):
     """A safe YAML loader that refuses a key repeated in one mapping."""
 
 
-def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict:
+def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
     loader.flatten_mapping(node)
-    out: dict = {}
+    out: dict[Any, Any] = {}
     for key_node, value_node in node.value:
         key = loader.construct_object(key_node, deep=True)
         if key in out:
@@ -106,7 +106,7 @@ def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str
     return out
 
 
-def _has_path(node: Any, loc: tuple) -> bool:
+def _has_path(node: Any, loc: tuple[str | int, ...]) -> bool:
     for part in loc:
         in_map = isinstance(node, Mapping) and part in node
         in_list = isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
@@ -118,7 +118,7 @@ def _has_path(node: Any, loc: tuple) -> bool:
 
 def _symbol_entries(
     raw: Any, defaults: Mapping[str, Any], problems: list[Problem]
-) -> list[tuple[str, dict]]:
+) -> list[tuple[str, dict[str, Any]]]:
     """Normalise ``symbols:`` into ``(label, entry)`` pairs with exchange/market/symbol keys."""
     if raw is None:
         return []
@@ -142,7 +142,7 @@ def _symbol_entries(
             )
         )
         return []
-    out: list[tuple[str, dict]] = []
+    out: list[tuple[str, dict[str, Any]]] = []
     for i, (key_text, entry, where) in enumerate(items):
         if entry is None:
             entry = {}
@@ -150,8 +150,8 @@ def _symbol_entries(
             problems.append(Problem(where, f"must be a mapping (got {type(entry).__name__})"))
             continue
         entry = dict(entry)
-        label = key_text
         if key_text is not None:
+            label = key_text
             try:
                 key = SymbolKey.parse(key_text)
             except InvalidSymbolError as exc:
@@ -217,9 +217,9 @@ def parse_config(
 
     data = {k: v for k, v in raw.items() if k != "symbols"}
     data["symbols"] = [deep_merge(defaults, entry) for _, entry in entries]
-    inherited: dict[str, tuple] = {}
+    inherited: dict[str, tuple[str | int, ...]] = {}
 
-    def path_of(loc: tuple) -> str | None:
+    def path_of(loc: tuple[str | int, ...]) -> str | None:
         if not loc and any(p.rule == "configured twice" for p in problems):
             return None  # the model's duplicate check, already reported per symbol
         if len(loc) >= 2 and loc[0] == "symbols" and isinstance(loc[1], int):

@@ -31,7 +31,9 @@ ENV_HINTS: dict[str, str] = {
 }
 
 
-def _walk(node: Any, loc: tuple[str | int, ...] = ()) -> Iterator[tuple[tuple, Any, Any]]:
+def _walk(
+    node: Any, loc: tuple[str | int, ...] = ()
+) -> Iterator[tuple[tuple[str | int, ...], Any, Any]]:
     if isinstance(node, Mapping):
         for k, v in node.items():
             yield loc, k, v

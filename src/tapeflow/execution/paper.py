@@ -447,7 +447,9 @@ class PaperExchange:
         kind = order.order_type
         just_triggered = False
         if kind.startswith("stop") and not order.triggered:
-            if not ((buy and price >= order.stop_price) or (not buy and price <= order.stop_price)):
+            stop = order.stop_price
+            assert stop is not None  # OrderRequest requires a stop price of stop orders
+            if not ((buy and price >= stop) or (not buy and price <= stop)):
                 return None
             order.triggered = just_triggered = True
             order.ts = ts
@@ -456,6 +458,7 @@ class PaperExchange:
             return self._fill(order, fill, ts)
         # limit / triggered stop_limit
         limit = order.price
+        assert limit is not None  # OrderRequest requires a price of limit orders
         crossed = price <= limit if buy else price >= limit
         if not crossed:
             order.rested = True
@@ -518,6 +521,7 @@ class PaperExchange:
         key = order.key
         pos = self._positions.get(key)
         held = pos.quantity if pos else ZERO
+        held_entry = pos.entry_price if pos else ZERO  # read only when closing what is held
         delta = order.quantity if order.side == "buy" else -order.quantity
         if order.reduce_only:
             if held == 0 or (held > 0) == (delta > 0):
@@ -535,8 +539,8 @@ class PaperExchange:
             need = opening * price * cs / self.leverage(key) + fee
             available = self._available_margin()
             if closing:  # the closed part frees its margin and realizes P&L first
-                available += closing * pos.entry_price * cs / self.leverage(key)
-                available += (price - pos.entry_price) * closing * cs * (1 if held > 0 else -1)
+                available += closing * held_entry * cs / self.leverage(key)
+                available += (price - held_entry) * closing * cs * (1 if held > 0 else -1)
             if need > available:
                 raise OrderRejected(
                     f"insufficient margin: need {need}, available {available}",
@@ -546,9 +550,9 @@ class PaperExchange:
         realized = ZERO
         if closing:
             sign = 1 if held > 0 else -1
-            realized = (price - pos.entry_price) * closing * cs * sign
+            realized = (price - held_entry) * closing * cs * sign
             held_after = held + (closing if held < 0 else -closing)
-            pos = None if held_after == 0 else _Position(held_after, pos.entry_price)
+            pos = None if held_after == 0 else _Position(held_after, held_entry)
         if opening:
             signed_open = opening if delta > 0 else -opening
             if pos is None:
@@ -627,7 +631,7 @@ class PaperExchange:
         locked: dict[str, Decimal] = {}
         for book in self._active.values():
             for o in book.values():
-                if o.order_type not in ("limit", "stop_limit"):
+                if o.order_type not in ("limit", "stop_limit") or o.price is None:
                     continue
                 rules = self._markets[o.key]
                 if o.side == "buy":

@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -70,7 +71,7 @@ class _Entry:
     users: int = 0
     write_lock: threading.Lock = field(default_factory=threading.Lock)
     #: per-entry cache owned by the store (e.g. the max stored trade id)
-    cache: dict = field(default_factory=dict)
+    cache: dict[str, Any] = field(default_factory=dict)
 
 
 class ConnectionPool:

@@ -129,7 +129,7 @@ def _exact_input(table: pa.Table, column: str) -> bool:
     """True if ``column`` is a decimal with no more fractional digits than the tick type
     keeps (8), so converting it can never round."""
     arrow_type = table.schema.field(column).type
-    return pa.types.is_decimal(arrow_type) and arrow_type.scale <= 8
+    return bool(pa.types.is_decimal(arrow_type) and arrow_type.scale <= 8)
 
 
 def _naive_utc(table: pa.Table) -> pa.Table:

@@ -225,7 +225,7 @@ class TickStore:
     def _check_id_space(
         con: duckdb.DuckDBPyConnection,
         key: SymbolKey,
-        cache: dict,
+        cache: dict[str, Any],
         id_space: str,
         id_model: IdModel,
     ) -> None:
@@ -284,7 +284,8 @@ class TickStore:
         if not key.path(self.root).exists():
             return None
         with self.connection(key) as con:
-            return con.execute("SELECT max(trade_id) FROM ticks").fetchall()[0][0]
+            last: int | None = con.execute("SELECT max(trade_id) FROM ticks").fetchall()[0][0]
+        return last
 
     def id_model(self, key: SymbolKey) -> IdModel | None:
         """The id model of the symbol's stored trade ids (``symbol_meta.id_model``: the

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_CEILING, Decimal
-from typing import Any
+from typing import Any, Literal
 
 from tapeflow.config.strategy import BounceSettings, CascadeSettings, RegimeSettings, ZoneSettings
 from tapeflow.strategy.inputs import Bar, Direction, Flow, IndicatorRow, ProfileSummary, Zone
@@ -113,17 +113,22 @@ def regime_level(
                 f"{after:%Y-%m-%d %H:%M} UTC)"
             )
         return LevelResult("regime", False, f"{why}: {', '.join(missing)} not yet defined", metrics)
+    close, fast, mid, slow = row.close, row.ema_fast, row.ema_mid, row.ema_slow
+    adx, atr_pct, hurst = row.adx, row.atr_pct, row.hurst
+    # every one is defined: ``missing`` above returned otherwise
+    assert close is not None and fast is not None and mid is not None and slow is not None
+    assert adx is not None and atr_pct is not None and hurst is not None
     because = []
-    if row.adx < s.min_adx:
-        because.append(f"adx {row.adx:.4g} < {s.min_adx:g}")
-    if row.atr_pct < s.min_atr_pct:
-        because.append(f"atr% {row.atr_pct:.4g} < {s.min_atr_pct:g}")
-    if row.hurst < s.min_hurst:
-        because.append(f"hurst {row.hurst:.4g} < {s.min_hurst:g}")
+    if adx < s.min_adx:
+        because.append(f"adx {adx:.4g} < {s.min_adx:g}")
+    if atr_pct < s.min_atr_pct:
+        because.append(f"atr% {atr_pct:.4g} < {s.min_atr_pct:g}")
+    if hurst < s.min_hurst:
+        because.append(f"hurst {hurst:.4g} < {s.min_hurst:g}")
     if row.mean_reversion is not None and row.mean_reversion > s.max_mean_reversion:
         because.append(f"mean reversion {row.mean_reversion:.4g} > {s.max_mean_reversion:g}")
     if not because:
-        if row.ema_fast > row.ema_mid > row.ema_slow and row.close > row.ema_fast:
+        if fast > mid > slow and close > fast:
             metrics.update(regime="uptrend", ranging_because=[])
             return LevelResult(
                 "regime",
@@ -132,7 +137,7 @@ def regime_level(
                 metrics,
                 direction="long",
             )
-        if row.ema_fast < row.ema_mid < row.ema_slow and row.close < row.ema_fast:
+        if fast < mid < slow and close < fast:
             metrics.update(regime="downtrend", ranging_because=[])
             return LevelResult(
                 "regime",
@@ -157,7 +162,9 @@ def zone_tolerance(close: Decimal, atr: float, s: ZoneSettings) -> Decimal:
 def profile_zones(profile: ProfileSummary, direction: Direction, strength: float) -> list[Zone]:
     """The profile levels a direction trades from, as bands ``[L, L + bucket_size]``:
     VAL and POC for LONG, VAH and POC for SHORT."""
-    names = ("val", "poc") if direction == "long" else ("vah", "poc")
+    names: tuple[Literal["val", "vah"], Literal["poc"]] = (
+        ("val", "poc") if direction == "long" else ("vah", "poc")
+    )
     return [
         Zone(n, getattr(profile, n), getattr(profile, n) + profile.bucket_size, strength, "level")
         for n in names
@@ -285,9 +292,9 @@ def cascade_level(direction: Direction, flow: Flow, s: CascadeSettings) -> Level
         "middle": flow.middle,
         "longest": flow.longest,
     }
-    if None in (flow.fast, flow.middle, flow.longest):
-        return LevelResult("cascade", False, "imbalance undefined (no volume in a window)", metrics)
     f, m, lo = flow.fast, flow.middle, flow.longest
+    if f is None or m is None or lo is None:
+        return LevelResult("cascade", False, "imbalance undefined (no volume in a window)", metrics)
     if direction == "long":
         ordered, strong = f > m > lo, f > s.min_fast_imbalance
         rule = f"fast > middle > longest and fast > {s.min_fast_imbalance:g}"

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 from decimal import Decimal, InvalidOperation
-from typing import ClassVar
+from typing import TYPE_CHECKING
 
 from cryptofeed.connection import AsyncConnection, WSAsyncConn
 from cryptofeed.defines import BUY, SELL, TRADES
@@ -74,7 +74,13 @@ class ObservedWSConn(WSAsyncConn):
             self._sink.on_disconnected(self, reason)
 
 
-class _RawTradesMixin:
+if TYPE_CHECKING:
+    _FeedBase = Feed  # the mixin's self is always a cryptofeed Feed
+else:
+    _FeedBase = object
+
+
+class _RawTradesMixin(_FeedBase):
     """Shared by the spot and USD-M raw-trade feeds (mixed in before the cryptofeed class)."""
 
     def __init__(self, *, sink: FeedSink, ws_url: str | None = None, **kwargs) -> None:
@@ -88,6 +94,7 @@ class _RawTradesMixin:
         address = conn.address
         if self._ws_url is not None:
             base = self.address
+            assert isinstance(base, str)  # one base URL per Binance market
             if not address.startswith(base):
                 raise ValueError(f"{self.id}: unexpected stream address {address!r}")
             address = self._ws_url + address[len(base) :]
@@ -130,13 +137,17 @@ class _RawTradesMixin:
 class BinanceRawTrades(_RawTradesMixin, Binance):
     """Binance spot, TRADES on raw ``@trade`` frames."""
 
-    websocket_channels: ClassVar[dict[str, str]] = {**Binance.websocket_channels, TRADES: "trade"}
+    # a plain class attribute as in cryptofeed, whose base class declares it ``NotImplemented``
+    websocket_channels = {  # type: ignore[assignment]  # noqa: RUF012
+        **Binance.websocket_channels,
+        TRADES: "trade",
+    }
 
 
 class BinanceFuturesRawTrades(_RawTradesMixin, BinanceFutures):
     """Binance USD-M futures, TRADES on raw ``@trade`` frames (routed to ``/market``)."""
 
-    websocket_channels: ClassVar[dict[str, str]] = {
+    websocket_channels = {  # noqa: RUF012  (a plain class attribute, as in cryptofeed)
         **BinanceFutures.websocket_channels,
         TRADES: "trade",
     }

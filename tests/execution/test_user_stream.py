@@ -21,7 +21,8 @@ from tapeflow.config.execution import (
     RiskSettings,
 )
 from tapeflow.execution.engine import ExecutionEngine
-from tapeflow.execution.user_stream import mask, order_event
+from tapeflow.execution.user_stream import mask
+from tapeflow.venues.binance.user_stream import order_event
 from tests.execution.support import real_ticks, signal
 from tests.execution.test_ccxt_adapter import SPOT, USDM, Venue
 from tests.servers.binance_rest import make_app, running_server

@@ -602,9 +602,8 @@ class CcxtExchange:
     def _listen_key_calls(self) -> tuple[Callable[..., Awaitable[Any]], ...]:
         if not self.venue.supports(self.spec.name, Capability.USER_STREAM):
             raise OrderRejected(f"{self.name}: no user-data stream", kind="invalid_order")
-        if self.spec.name == "spot":  # POST/PUT /api/v3/userDataStream (API-key header)
-            return (self.client.publicPostUserDataStream, self.client.publicPutUserDataStream)
-        return (self.client.fapiPrivatePostListenKey, self.client.fapiPrivatePutListenKey)
+        events = self.venue.implementation(self.spec.name, Capability.USER_STREAM)
+        return events.listen_key_methods(self.client, self.spec.name)
 
     async def create_listen_key(self) -> str:
         """Open a Binance user-data stream: spot ``POST /api/v3/userDataStream``, USD-M
@@ -632,8 +631,8 @@ class CcxtExchange:
             as :meth:`create_listen_key` (an expired key: OrderRejected, code -1125).
         """
         _, keep = self._listen_key_calls()
-        params = {"listenKey": listen_key} if self.spec.name == "spot" else {}
-        await self._call(keep, params)
+        events = self.venue.implementation(self.spec.name, Capability.USER_STREAM)
+        await self._call(keep, events.keep_alive_params(self.spec.name, listen_key))
 
     async def close(self) -> None:
         """Close the HTTP session."""

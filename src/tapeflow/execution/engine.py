@@ -59,7 +59,7 @@ from tapeflow.execution.risk import PortfolioRisk, RiskAssessment
 from tapeflow.execution.statefile import StateStore
 from tapeflow.execution.stops import TrailingStopBook
 from tapeflow.execution.trade_rate import TradeRate
-from tapeflow.execution.user_stream import WS_BASES, UserStream, ws_base
+from tapeflow.execution.user_stream import UserStream
 from tapeflow.model.events import (
     CircuitBreakerTripped,
     ConnectionLost,
@@ -75,6 +75,7 @@ from tapeflow.model.symbols import SymbolKey
 from tapeflow.model.ticks import TradeTick
 from tapeflow.state.store import PositionStore
 from tapeflow.store import TickStore
+from tapeflow.venues import Capability, get_venue
 
 log = logging.getLogger(__name__)
 
@@ -253,7 +254,8 @@ class ExecutionEngine:
             setting off, a venue without one).
         """
         rs = self.settings.resting_stops
-        venue_has_one = self.settings.exchange == "binance" and self.settings.market in WS_BASES
+        venue = get_venue(self.settings.exchange)
+        venue_has_one = venue.supports(self.settings.market, Capability.USER_STREAM)
         if (
             self.settings.mode != "live"
             or self.lifecycle.resting is None
@@ -263,11 +265,13 @@ class ExecutionEngine:
         ):
             return None
         if self.user_stream is None:
+            events = venue.implementation(self.settings.market, Capability.USER_STREAM)
             self.user_stream = UserStream(
                 self.exchange,  # type: ignore[arg-type]  # checked above
-                ws_base(self.settings.market, rs.user_stream_url, api_url),
+                events.ws_base(self.settings.market, rs.user_stream_url, api_url),
                 self.lifecycle.settle_resting_stop,
                 self.lifecycle.poll_resting_stops,
+                settling_order=events.settling_order,
                 keepalive_interval_s=rs.keepalive_interval_s,
                 retry_initial_s=self.settings.retry.initial_wait_s,
                 retry_max_s=self.settings.retry.max_wait_s,

@@ -1,16 +1,15 @@
-"""Binance's user-data stream: how a live engine learns at once that a resting order
-changed (seed 001 §7.2: "fills from the user-data stream").
+"""The user-data stream: how a live engine learns at once that a resting order changed
+(seed 001 §7.2: "fills from the user-data stream").
 
-* **listen key**: created through the exchange adapter (spot ``POST
+* **listen key**: created through the exchange adapter (Binance spot ``POST
   /api/v3/userDataStream``, USD-M ``POST /fapi/v1/listenKey``) and kept alive with a
   ``PUT`` every ``keepalive_interval_s`` (Binance: a key lives 60 minutes). It is a
   secret-like value: logs show only its first and last 4 characters (:func:`mask`).
-* **websocket**: ``<base>/ws/<listenKey>`` (:data:`WS_BASES`, or the configured base).
-* **events** (:func:`order_event`): spot ``executionReport`` (client order id ``c``, or
-  ``C`` — the original id — on a cancel; status ``X``), USD-M ``ORDER_TRADE_UPDATE``
-  (``o.c``, ``o.X``) and ``ALGO_UPDATE`` (conditional orders: ``o.caid``, ``o.X``). An
-  event that ends or fills an order (:data:`SETTLING`) calls ``on_order(client order
-  id)`` — the engine looks that order up and books it through the same path as a poll.
+* **websocket**: ``<base>/ws/<listenKey>`` (the venue's ``ws_base``, or the configured base).
+* **events**: the venue's ``settling_order`` reads a message (Binance:
+  :mod:`tapeflow.venues.binance.user_stream`); an event that ends or fills an order calls
+  ``on_order(client order id)`` — the engine looks that order up and books it through the
+  same path as a poll.
 * **reconnect**: a dropped or failed connection is one warning line and a new attempt on
   a tenacity exponential backoff (new listen key, new socket); after every (re)connect
   ``resync()`` runs once (the poll), so a fill that happened while disconnected is booked.
@@ -35,14 +34,6 @@ from tapeflow.model.errors import TapeflowError
 
 log = logging.getLogger(__name__)
 
-#: Binance's websocket base per market.
-WS_BASES = {"spot": "wss://stream.binance.com:9443", "usdm": "wss://fstream.binance.com"}
-#: Order statuses after which a resting order is looked up and booked.
-SETTLING = frozenset(
-    {"FILLED", "PARTIALLY_FILLED", "CANCELED", "EXPIRED", "EXPIRED_IN_MATCH", "REJECTED"}
-    | {"FINISHED"}  # a USD-M conditional (algo) order that triggered and ended
-)
-
 
 class ListenKeys(Protocol):
     """What the stream needs of the exchange adapter
@@ -64,60 +55,17 @@ def mask(listen_key: str) -> str:
     return f"{listen_key[:4]}…{listen_key[-4:]}" if len(listen_key) > 12 else "…"
 
 
-def ws_base(market: str, configured: str | None, api_url: str | None) -> str:
-    """The websocket base: ``configured``, else the ``api_url`` host (``http`` →
-    ``ws``) when REST goes to a local server, else Binance's for ``market``.
-
-    Raises:
-        ValueError: no base known for ``market``.
-    """
-    if configured:
-        return configured.rstrip("/")
-    if api_url:
-        return "ws" + api_url.rstrip("/").removeprefix("http")
-    if market not in WS_BASES:
-        raise ValueError(f"no user-data stream for market {market!r}; known: {sorted(WS_BASES)}")
-    return WS_BASES[market]
-
-
-def order_event(raw: bytes | str) -> tuple[str, str] | None:
-    """``(client order id, status)`` of an order event, or None for any other message.
-
-    Spot ``executionReport``: ``c`` (``C`` when it is a cancel), ``X``; USD-M
-    ``ORDER_TRADE_UPDATE``: ``o.c``, ``o.X``; ``ALGO_UPDATE``: ``o.caid``, ``o.X``
-    (Binance user-data stream documentation).
-
-    Raises:
-        msgspec.DecodeError: not JSON.
-    """
-    msg: Any = msgspec.json.decode(raw)
-    if not isinstance(msg, dict):
-        return None
-    kind = msg.get("e")
-    if kind == "executionReport":
-        cid = msg.get("C") if msg.get("X") == "CANCELED" and msg.get("C") else msg.get("c")
-        status = msg.get("X")
-    elif kind in ("ORDER_TRADE_UPDATE", "ALGO_UPDATE"):
-        o = msg.get("o")
-        if not isinstance(o, dict):
-            return None
-        cid = o.get("caid") if kind == "ALGO_UPDATE" else o.get("c")
-        status = o.get("X")
-    else:
-        return None
-    if isinstance(cid, str) and isinstance(status, str) and cid:
-        return cid, status
-    return None
-
-
 class UserStream:
     """One venue's user-data stream, run as a task by :meth:`start` until :meth:`stop`.
 
     Args:
         exchange: creates and keeps alive the listen key.
-        url: websocket base (:func:`ws_base`).
-        on_order: called with the client order id of every :data:`SETTLING` event.
+        url: websocket base (the venue's ``ws_base``).
+        on_order: called with the client order id of every event that settles an order.
         resync: called once after every (re)connect (the poll of the resting stops).
+        settling_order: the venue's reading of a message: the client order id of an event
+            that ends or fills an order, else None (raises ``msgspec.DecodeError`` on a
+            message that is not JSON); :class:`tapeflow.venues.streams.UserStreamEvents`.
         keepalive_interval_s: seconds between keepalive ``PUT``s.
         retry_initial_s, retry_max_s: reconnect backoff (exponential, doubling).
     """
@@ -129,6 +77,7 @@ class UserStream:
         on_order: Callable[[str], Awaitable[Any]],
         resync: Callable[[], Awaitable[Any]],
         *,
+        settling_order: Callable[[str], str | None],
         keepalive_interval_s: float = 1800.0,
         retry_initial_s: float = 1.0,
         retry_max_s: float = 60.0,
@@ -137,6 +86,7 @@ class UserStream:
         self.url = url.rstrip("/")
         self.on_order = on_order
         self.resync = resync
+        self.settling_order = settling_order
         self.keepalive_interval_s = keepalive_interval_s
         self.retry_initial_s = retry_initial_s
         self.retry_max_s = retry_max_s
@@ -220,18 +170,18 @@ class UserStream:
 
     async def _handle(self, data: str) -> None:
         try:
-            event = order_event(data)
+            client_id = self.settling_order(data)
         except msgspec.DecodeError:
             log.warning(
                 "%s user-data stream: a message that is not JSON skipped", self.exchange.name
             )
             return
-        if event is None or event[1] not in SETTLING:
+        if client_id is None:
             return
         self.events += 1
         try:
-            await self.on_order(event[0])
+            await self.on_order(client_id)
         except Exception:  # the stream outlives one failed booking; the poll retries it
             log.exception(
-                "%s: booking order %s from the stream failed", self.exchange.name, event[0]
+                "%s: booking order %s from the stream failed", self.exchange.name, client_id
             )

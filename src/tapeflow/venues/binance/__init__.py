@@ -7,6 +7,8 @@ package, imported when used (:meth:`tapeflow.venues.venue.Venue.implementation`)
 * ``feeds``: cryptofeed feeds on raw ``@trade`` streams (``build_feed``, ``normalized_symbol``;
   :mod:`tapeflow.venues.feeds`);
 * ``rest``: ``historicalTrades`` by id for gap recovery (:mod:`tapeflow.venues.recovery`);
+* ``user_stream``: the user-data stream's address, listen-key calls and order events
+  (:mod:`tapeflow.venues.streams`);
 * ``errors``: the error codes execution reads.
 """
 

@@ -13,8 +13,9 @@ import datetime as dt
 import sys
 
 from tapeflow.model.symbols import SymbolKey
-from tapeflow.sources.download import BASE_URL, download_and_import
+from tapeflow.sources.download import download_and_import
 from tapeflow.store import TickStore
+from tapeflow.venues.binance.archive import BASE_URL
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,7 +1,8 @@
 """Binance public-data archive downloader (data.binance.vision): fetch, verify, then import.
 
-For each day in ``[start, end]`` it fetches
-``{base}/data/{spot|futures/um|futures/cm}/daily/{trades|aggTrades}/{SYMBOL}/{SYMBOL}-{kind}-{date}.zip``
+For each day in ``[start, end]`` it fetches the venue's archive
+(:mod:`tapeflow.venues.binance.archive`:
+``{base}/data/{spot|futures/um|futures/cm}/daily/{trades|aggTrades}/{SYMBOL}/{SYMBOL}-{kind}-{date}.zip``)
 and its ``.zip.CHECKSUM`` (text ``<sha256 hex>  <file name>``) into
 ``{store_root}/_downloads/binance/{market}/{kind}/{SYMBOL}/``:
 
@@ -27,7 +28,7 @@ import hashlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 
 import aiohttp
@@ -38,17 +39,21 @@ from tenacity import (
     wait_exponential,
 )
 
-from tapeflow.model.symbols import SymbolKey
 from tapeflow.sources.binance_archive import verify_zip
 from tapeflow.sources.importer import ImportSummary, import_paths
 from tapeflow.sources.model import SourceError
 from tapeflow.store import TickStore
+from tapeflow.venues.binance.archive import BASE_URL, ArchiveRef, archive_refs
 
-BASE_URL = "https://data.binance.vision"
-MARKET_PATHS = {"spot": "spot", "usdm": "futures/um", "coinm": "futures/cm"}
 DOWNLOADS_DIR = "_downloads"
 _CHUNK = 1 << 20
 _SHA256 = re.compile(r"^([0-9a-fA-F]{64})\s+\*?(\S+)\s*$")
+
+
+def local_dir(ref: ArchiveRef, root: Path) -> Path:
+    """Where ``ref`` is downloaded under the store root:
+    ``{root}/_downloads/binance/{market}/{kind}/{SYMBOL}/``."""
+    return root / DOWNLOADS_DIR / "binance" / ref.market / ref.kind / ref.symbol
 
 
 class DownloadError(SourceError):
@@ -65,45 +70,6 @@ class ChecksumMismatchError(DownloadError):
 
 class _Transient(DownloadError):
     """A failure worth retrying (5xx, a cut connection)."""
-
-
-@dataclass(frozen=True, slots=True)
-class ArchiveRef:
-    """One daily archive of one symbol."""
-
-    market: str  # "spot" | "usdm" | "coinm"
-    symbol: str
-    kind: str  # "trades" | "aggTrades"
-    day: date
-
-    @property
-    def filename(self) -> str:
-        return f"{self.symbol}-{self.kind}-{self.day.isoformat()}.zip"
-
-    @property
-    def url_path(self) -> str:
-        return f"data/{MARKET_PATHS[self.market]}/daily/{self.kind}/{self.symbol}/{self.filename}"
-
-    def local_dir(self, root: Path) -> Path:
-        return root / DOWNLOADS_DIR / "binance" / self.market / self.kind / self.symbol
-
-
-def archive_refs(
-    market: str, symbol: str, start: date, end: date, *, agg: bool = False
-) -> list[ArchiveRef]:
-    """Daily archives from ``start`` to ``end`` inclusive (UTC days).
-
-    Raises:
-        ValueError: unknown market, invalid symbol or ``end`` before ``start``.
-    """
-    SymbolKey("binance", market, symbol)  # validates market and symbol
-    if end < start:
-        raise ValueError(f"end {end} is before start {start}")
-    kind = "aggTrades" if agg else "trades"
-    return [
-        ArchiveRef(market, symbol, kind, start + timedelta(days=i))
-        for i in range((end - start).days + 1)
-    ]
 
 
 @dataclass(slots=True)
@@ -202,7 +168,7 @@ async def fetch_archive(
         DownloadError: any other HTTP failure, or transient failures ``attempts`` times.
     """
     url = f"{base_url.rstrip('/')}/{ref.url_path}"
-    folder = ref.local_dir(root)
+    folder = local_dir(ref, root)
     folder.mkdir(parents=True, exist_ok=True)
     final = folder / ref.filename
     part = folder / (ref.filename + ".part")

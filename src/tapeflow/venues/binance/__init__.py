@@ -9,6 +9,9 @@ package, imported when used (:meth:`tapeflow.venues.venue.Venue.implementation`)
 * ``rest``: ``historicalTrades`` by id for gap recovery (:mod:`tapeflow.venues.recovery`);
 * ``user_stream``: the user-data stream's address, listen-key calls and order events
   (:mod:`tapeflow.venues.streams`);
+* ``archive``: where the daily public trade archives are (``ArchiveRef``, ``archive_refs``;
+  downloaded by :mod:`tapeflow.sources.download`, read by
+  :mod:`tapeflow.sources.binance_archive`);
 * ``errors``: the error codes execution reads.
 """
 

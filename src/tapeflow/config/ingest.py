@@ -31,6 +31,7 @@ from pydantic import (
 )
 
 from tapeflow.config.base import Section
+from tapeflow.config.errors import render_path
 from tapeflow.config.sections import StoreSettings
 from tapeflow.model.errors import TapeflowError
 from tapeflow.model.symbols import InvalidSymbolError, SymbolKey
@@ -238,10 +239,7 @@ def load_ingest_config(path: str | Path) -> IngestFileConfig:
                 e is not err and e["loc"][: len(err["loc"])] == err["loc"] for e in errors
             ):
                 continue  # a list emptied by its own failing items: those are reported
-            loc = "".join(
-                f"[{part}]" if isinstance(part, int) else (f".{part}" if i else str(part))
-                for i, part in enumerate(err["loc"])
-            )
+            loc = render_path(err["loc"])
             msg = err["msg"].removeprefix("Value error, ")
             lines.append(f"  {loc or '(top level)'}: {msg}")
         raise IngestConfigError(

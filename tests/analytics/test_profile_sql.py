@@ -268,3 +268,19 @@ def test_bad_parameters_name_the_rule(recordings, args, rule, year):
         recordings.sql("binance/coinm/BTCUSD_PERP", query)
     with pytest.raises(Exception, match=rule):
         recordings.sql("binance/coinm/BTCUSD_PERP", query.replace("profile_summary", "profile"))
+
+
+def test_the_macro_default_value_area_is_the_configs(recordings):
+    from tapeflow.config.symbols import ProfileSettings
+
+    share = Decimal(repr(ProfileSettings().value_area_pct)) / 100
+    query = (
+        "SELECT * FROM profile_summary(TIMESTAMP '2024-08-08 23:00', "
+        "TIMESTAMP '2024-08-09 01:00', 0.1{})"
+    )
+    default = recordings.sql("binance/spot/ETHUSDT", query.format(""))
+    assert default.height == 1 and default["value_area_share"][0] >= float(share)
+    explicit = recordings.sql("binance/spot/ETHUSDT", query.format(f", value_area := {share}"))
+    assert default.equals(explicit)
+    other = recordings.sql("binance/spot/ETHUSDT", query.format(", value_area := 0.5"))
+    assert not default.equals(other)

@@ -130,3 +130,17 @@ def test_the_flight_endpoint_answers_the_macros(tmp_path) -> None:
         frame = FlightRunner(info).run(XRP, Query("SELECT * FROM order_blocks('15m')"))
         assert_same_rows(local.order_blocks(XRP, "15m"), frame)
         assert frame.height > 5
+
+
+def test_the_macro_defaults_are_the_configs(recordings) -> None:
+    from tapeflow.config.strategy import DetectionSettings
+
+    config = DetectionSettings()
+    explicit = (
+        f"swing_bars := {config.swing_bars}, ob_lookback := {config.order_block_lookback}, "
+        "max_quiet_minutes := 60"
+    )
+    default = recordings.sql(XRP, "SELECT * FROM order_blocks('1m')")
+    assert default.height > 50
+    assert_same_rows(default, recordings.sql(XRP, f"SELECT * FROM order_blocks('1m', {explicit})"))
+    assert_same_rows(default, recordings.order_blocks(XRP, "1m"))

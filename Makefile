@@ -12,10 +12,11 @@ setup:  ## interpreter + virtual environment + locked packages
 demo: setup  ## the main job on embedded defaults over real trades (scripts/demo)
 	MARKET=$(MARKET) ROOT=$(ROOT) scripts/demo
 
-test: setup  ## lint + type check + the whole test suite (starts the Firestore emulator itself)
+test: setup  ## lint + type check + the layering contracts + the whole test suite (starts the Firestore emulator itself)
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
 	.venv/bin/mypy
+	.venv/bin/lint-imports
 	.venv/bin/pytest
 
 bench: setup  ## the on-demand benchmarks in tests/benchmarks/

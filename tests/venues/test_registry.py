@@ -12,6 +12,8 @@ from tapeflow.venues import (
     VENUES,
     Capability,
     IdModel,
+    MarketSpec,
+    Venue,
     VenueCapabilityError,
     get_venue,
     markets_with,
@@ -96,3 +98,16 @@ def test_id_models_per_id_space():
 def test_binance_error_codes_classify(code, text, kind):
     assert BINANCE_ERRORS.classify(code, text) is kind
     assert get_venue("bybit").errors.classify(code, text) is None  # ccxt classes only
+
+
+def test_a_live_feed_needs_contiguous_trade_ids():
+    feed = MarketSpec("perp", frozenset({Capability.STORE, Capability.LIVE_FEED}))
+    with pytest.raises(VenueCapabilityError) as err:
+        Venue("dex", {"perp": feed}, {"trade": IdModel.OPAQUE}, ccxt_id="dex")
+    assert str(err.value) == (
+        "dex/perp: live feed need contiguous trade ids (gaps are found and repaired by id); "
+        "the venue's 'trade' ids are opaque"
+    )
+    assert Venue("dex", {"perp": feed}, {"trade": IdModel.CONTIGUOUS}, ccxt_id="dex").supports(
+        "perp", Capability.LIVE_FEED
+    )

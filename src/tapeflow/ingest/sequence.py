@@ -1,8 +1,8 @@
 """Trade-id continuity per symbol: where the stream jumped, and what to ask REST for.
 
 Live feeds carry raw trade ids that are contiguous per symbol and market (the venue's
-:class:`~tapeflow.venues.venue.IdModel` ``contiguous``; the ingest service refuses a venue
-whose ids are not), so a jump is a loss. The tracker keeps, per symbol, the highest id
+:class:`~tapeflow.venues.venue.IdModel` ``contiguous``; the registry refuses a venue with
+a live feed whose ids are not), so a jump is a loss. The tracker keeps, per symbol, the highest id
 known (stored or seen) and turns observations into :class:`GapRequest` s:
 
 * **in the stream**: id ``n`` after highest ``h`` with ``n > h + 1`` asks for

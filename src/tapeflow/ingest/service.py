@@ -41,7 +41,7 @@ from tapeflow.model.events import ConnectionLost, ConnectionRestored, Event, Tra
 from tapeflow.model.symbols import SymbolKey
 from tapeflow.model.ticks import TradeTick
 from tapeflow.store import TickStore
-from tapeflow.venues import Capability, VenueCapabilityError, get_venue
+from tapeflow.venues import Capability, get_venue
 
 log = logging.getLogger(__name__)
 
@@ -106,12 +106,7 @@ class IngestService:
         clients = {}
         self._feed_modules = {}
         for f in self.feeds:
-            venue = get_venue(f.exchange)
-            if not venue.id_model("trade").contiguous:
-                raise VenueCapabilityError(
-                    f"{f.name}: live ingest finds and repairs gaps by contiguous trade ids; "
-                    f"{venue.name} trade ids are {venue.id_model('trade').value}"
-                )
+            venue = get_venue(f.exchange)  # a venue with a feed has contiguous trade ids
             self._feed_modules[f.name] = venue.implementation(f.market, Capability.LIVE_FEED)
             if f.market not in clients:
                 rest = venue.implementation(f.market, Capability.REST_RECOVERY)

@@ -92,6 +92,10 @@ class MarketSpec:
 class Venue:
     """One exchange as tapeflow sees it; see the module docstring.
 
+    A market with a live feed or REST recovery needs contiguous ``trade`` ids (ingest's
+    sequence tracker and recovery by id rely on them): building such a venue otherwise
+    raises :class:`VenueCapabilityError`.
+
     Attributes:
         name: lower-case exchange id (``"binance"``), the first part of a ``SymbolKey``.
         markets: its markets by name.
@@ -109,6 +113,18 @@ class Venue:
     ccxt_id: str
     errors: ErrorCodes = field(default_factory=ErrorCodes)
     package: str | None = None
+
+    def __post_init__(self) -> None:
+        for spec in self.markets.values():
+            needs = spec.capabilities & {Capability.LIVE_FEED, Capability.REST_RECOVERY}
+            model = self.id_models.get("trade")
+            if needs and (model is None or not model.contiguous):
+                raise VenueCapabilityError(
+                    f"{self.name}/{spec.name}: {', '.join(sorted(c.value for c in needs))} "
+                    "need contiguous trade ids (gaps are found and repaired by id); the "
+                    "venue's 'trade' ids are "
+                    f"{model.value if model else 'not declared'}"
+                )
 
     def market(self, market: str) -> MarketSpec:
         """The market ``market`` of this venue.

@@ -27,7 +27,8 @@ HOLDER = textwrap.dedent(
     """
     import sys
     from tapeflow.analytics.endpoint import QueryEndpoint
-    from tapeflow.store import SymbolKey, TickStore
+    from tapeflow.model.symbols import SymbolKey
+    from tapeflow.store import TickStore
     from tests.store.conftest import read_capture_trades, trades_to_table
     from pathlib import Path
 

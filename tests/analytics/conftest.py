@@ -25,13 +25,9 @@ from tapeflow.analytics.candles import refresh_candles
 from tapeflow.model.symbols import SymbolKey
 from tapeflow.sources import import_paths
 from tapeflow.store import TickStore
-from tests.analytics.rawdata import (
-    Trade,
-    aggtrade_json_trades,
-    capture_trades,
-    trades_table,
-)
+from tests.analytics.rawdata import aggtrade_json_trades, capture_trades, trades_table
 from tests.support.paths import FREQTRADE_JSON_GZ, HFT_DIR, MARKET_DIR
+from tests.support.reference import Trade
 
 USDM_BTC = SymbolKey("binance", "usdm", "BTCUSDT")
 SPOT_BTC = SymbolKey("binance", "spot", "BTCUSDT")

@@ -12,7 +12,7 @@ import pytest
 from tapeflow.analytics.candles import CANDLE_COLUMNS
 from tapeflow.model.timeframes import TIMEFRAMES, timeframe_delta
 from tests.analytics.conftest import SPOT_BTC, SPOT_XRP, TRADES, USDM_BTC, USDM_ETH
-from tests.analytics.rawdata import counted, reference_candles
+from tests.support.reference import counted, reference_candles
 
 BAR_FIELDS = [c for c in CANDLE_COLUMNS if c not in ("open_time", "close_time", "closed")]
 

@@ -23,7 +23,7 @@ from tapeflow.analytics.charts import (
 )
 from tapeflow.analytics.fvg import fvgs
 from tapeflow.cli.analytics import register
-from tests.analytics.fixtures_b import build_store
+from tests.analytics.candle_frames import build_store
 
 SIZE = (round(FIGSIZE_IN[1] * DPI), round(FIGSIZE_IN[0] * DPI))  # (rows, cols) = (990, 1650)
 

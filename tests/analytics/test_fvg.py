@@ -10,7 +10,7 @@ import talib
 
 from tapeflow.analytics.closed_candles import closed_candles, iter_candles
 from tapeflow.analytics.fvg import FvgTracker, fvgs
-from tests.analytics.fixtures_b import (
+from tests.analytics.candle_frames import (
     hft_candles,
     make_candles,
     noise,

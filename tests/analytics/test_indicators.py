@@ -17,7 +17,7 @@ from tapeflow.analytics.indicators import (
     hurst_windows,
     indicators,
 )
-from tests.analytics.fixtures_b import tardis_candles, xrpeth_candles
+from tests.analytics.candle_frames import tardis_candles, xrpeth_candles
 
 REL = 1e-9
 

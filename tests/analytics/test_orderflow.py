@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 
 from tests.analytics.conftest import SPOT_BTC, SPOT_XRP, TRADES, USDM_BTC, USDM_ETH
-from tests.analytics.rawdata import counted, reference_bar, reference_candles
+from tests.support.reference import counted, reference_bar, reference_candles
 
 MINUTE = timedelta(minutes=1)
 

@@ -21,7 +21,8 @@ from tapeflow.model.timeframes import timeframe_delta
 from tapeflow.store import TickStore
 from tests.analytics.conftest import SPOT_BTC, SPOT_XRP, TRADES, USDM_BTC
 from tests.analytics.profile_reference import classify_shape, point_of_control, value_area
-from tests.analytics.rawdata import Trade, counted, trades_table
+from tests.analytics.rawdata import trades_table
+from tests.support.reference import Trade, counted
 
 SEVENTY = Fraction(7, 10)
 

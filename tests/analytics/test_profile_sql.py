@@ -167,7 +167,8 @@ def test_windows_buckets_and_shares(recordings, data):
 def test_value_area_tie_and_edges_by_hand(tmp_path: Path):
     """Trades placed so the levels carry hand-worked volumes: the CBOT walk adds pairs, takes
     both pairs on a tie, and takes what remains at an edge."""
-    from tests.analytics.rawdata import Trade, trades_table
+    from tests.analytics.rawdata import trades_table
+    from tests.support.reference import Trade
 
     key = SymbolKey("binance", "spot", "ABCUSDT")
     t0 = datetime(2024, 1, 2, 10, tzinfo=UTC)

@@ -14,8 +14,9 @@ from tapeflow.analytics.candles import refresh_candles
 from tapeflow.model.timeframes import TIMEFRAMES, timeframe_delta
 from tapeflow.store import TickStore
 from tests.analytics.conftest import USDM_BTC, usdm_btc_trades
-from tests.analytics.rawdata import reference_candles, trades_table
+from tests.analytics.rawdata import trades_table
 from tests.analytics.test_candles import assert_same_candles
+from tests.support.reference import reference_candles
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from tapeflow.analytics.structure import (
     structure_breaks,
     swings,
 )
-from tests.analytics.fixtures_b import hft_candles, make_candles, tardis_candles, xrpeth_candles
+from tests.analytics.candle_frames import hft_candles, make_candles, tardis_candles, xrpeth_candles
 
 REAL = {
     "btcusdt-usdm-1m": tardis_candles("1m"),

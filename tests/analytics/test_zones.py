@@ -11,7 +11,7 @@ import talib
 from tapeflow.analytics.closed_candles import closed_candles, iter_candles
 from tapeflow.analytics.indicators import atr_series
 from tapeflow.analytics.zones import ZoneParams, ZoneTracker, strength, zones
-from tests.analytics.fixtures_b import (
+from tests.analytics.candle_frames import (
     hft_candles,
     make_candles,
     noise,

@@ -7,6 +7,7 @@ import csv
 import gzip
 import json
 from collections import defaultdict
+from datetime import timedelta
 from decimal import Decimal
 
 import pyarrow.parquet as pq
@@ -17,6 +18,7 @@ from tests.support.paths import (
     NAUTILUS_PARQUET,
     TARDIS_CSV,
 )
+from tests.support.reference import Trade, ms_time, reference_candles
 
 
 def capture_trades(path) -> list[dict]:
@@ -58,18 +60,26 @@ def ids_by_symbol() -> dict[str, set[int]]:
 
 def one_minute_candles(path, market: str) -> dict:
     """{minute_ms: (open, high, low, close, volume, trades)} of X=MARKET trades (or all on
-    spot), computed with Decimal from one capture file."""
-    out: dict[int, list] = {}
-    for t in sorted(capture_trades(path), key=lambda t: t["t"]):
-        if market == "usdm" and t.get("X", "MARKET") != "MARKET":
-            continue
-        minute = t["T"] // 60_000 * 60_000
-        p, q = Decimal(t["p"]), Decimal(t["q"])
-        c = out.get(minute)
-        if c is None:
-            out[minute] = [p, p, p, p, q, 1]
-        else:
-            c[1], c[2], c[3] = max(c[1], p), min(c[2], p), p
-            c[4] += q
-            c[5] += 1
-    return {m: tuple(v) for m, v in out.items()}
+    spot) of one capture file, by :func:`tests.support.reference.reference_candles`."""
+    trades = [
+        Trade(
+            trade_id=int(t["t"]),
+            ts=ms_time(t["T"]),
+            price=Decimal(t["p"]),
+            quantity=Decimal(t["q"]),
+            side="sell" if t["m"] else "buy",
+            trade_type=t.get("X", "MARKET") if market == "usdm" else None,
+        )
+        for t in capture_trades(path)
+    ]
+    return {
+        int(c["open_time"].timestamp()) * 1000: (
+            c["open"],
+            c["high"],
+            c["low"],
+            c["close"],
+            c["volume"],
+            c["trades"],
+        )
+        for c in (reference_candles(trades, timedelta(minutes=1)) if trades else [])
+    }

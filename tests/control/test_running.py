@@ -22,7 +22,6 @@ from tapeflow.execution.pauses import STATE_NAME as PAUSES
 from tapeflow.execution.risk import STATE_NAME as RISK
 from tapeflow.state.embedded import EmbeddedStore
 from tests.control.conftest import BTC, ETH
-from tests.notify.mail_server import MailServer
 from tests.reconcile.run_process import (
     REPLAY,
     env_with_keys,
@@ -32,6 +31,7 @@ from tests.reconcile.run_process import (
     wait_ready,
     write_config,
 )
+from tests.servers.sendgrid import MailServer
 from tests.support.paths import REPO_ROOT
 
 pytestmark = pytest.mark.slow

@@ -9,7 +9,7 @@ from collections import Counter, defaultdict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -22,6 +22,7 @@ from tapeflow.model.symbols import SymbolKey
 from tapeflow.store import TickStore
 from tests.servers.binance_rest import STATS_KEY, make_app, running_server
 from tests.servers.binance_ws import BinanceWsServer, RecordedTrade, Tape
+from tests.support.reference import Trade, ms_time, reference_candles
 
 API_KEY_ENV = "TAPEFLOW_TEST_BINANCE_KEY"
 API_KEY = "test-market-data-key"
@@ -65,27 +66,32 @@ Candle = tuple[datetime, Decimal, Decimal, Decimal, Decimal, Decimal, int]
 
 def source_candles(trades: list[RecordedTrade]) -> list[Candle]:
     """1-minute OHLCV (open, high, low, close, base volume, trade count) of the source
-    trades, exact, in Python: the reference for the store's candles. USD-M klines count
-    ``MARKET`` trades only (as Binance builds them)."""
-    buckets: dict[int, list[RecordedTrade]] = defaultdict(list)
-    for t in sorted(trades, key=lambda t: t.trade_id):
-        if t.trade_type in (None, "MARKET"):
-            buckets[t.time_ms // 60_000].append(t)
-    out = []
-    for minute, ts in sorted(buckets.items()):
-        prices = [Decimal(t.price) for t in ts]
-        out.append(
-            (
-                datetime.fromtimestamp(minute * 60, UTC).replace(tzinfo=None),
-                prices[0],
-                max(prices),
-                min(prices),
-                prices[-1],
-                sum((Decimal(t.quantity) for t in ts), Decimal(0)),
-                len(ts),
-            )
+    trades by :func:`tests.support.reference.reference_candles`: the reference for the
+    store's candles. USD-M klines count ``MARKET`` trades only (as Binance builds them)."""
+    reference = [
+        Trade(
+            trade_id=t.trade_id,
+            ts=ms_time(t.time_ms),
+            price=Decimal(t.price),
+            quantity=Decimal(t.quantity),
+            side="sell" if t.is_buyer_maker else "buy",
+            trade_type=t.trade_type,
         )
-    return out
+        for t in trades
+    ]
+    candles = reference_candles(reference, timedelta(minutes=1)) if reference else []
+    return [
+        (
+            c["open_time"].replace(tzinfo=None),
+            c["open"],
+            c["high"],
+            c["low"],
+            c["close"],
+            c["volume"],
+            c["trades"],
+        )
+        for c in candles
+    ]
 
 
 STORE_CANDLES_SQL = """

@@ -10,7 +10,7 @@ import pytest
 
 from tapeflow.config.notify import NotifySettings
 from tapeflow.notify import Notifier
-from tests.notify.mail_server import MailServer
+from tests.servers.sendgrid import MailServer
 
 #: Shaped like a real SendGrid key; must never appear in a log line or exception text.
 API_KEY = "SG.tapeflowTestKey_0123456789.aBcDeFgHiJkLmNoPqRsTuVwXyZ0123456789-_xyz"

@@ -16,7 +16,7 @@ from tapeflow.notify import subscribe
 from tapeflow.state.embedded import EmbeddedStore
 from tests.execution.engine_support import make_rig
 from tests.execution.test_portfolio_risk import health_settings, scenario
-from tests.notify.mail_server import MailServer
+from tests.servers.sendgrid import MailServer
 
 
 def subjects(server: MailServer) -> list[str]:

@@ -22,7 +22,7 @@ from tapeflow.notify.redact import REDACTED, RedactingFilter, add_secret, redact
 from tapeflow.notify.sendgrid_mail import SendGridMailer, describe
 from tests.notify.conftest import API_KEY
 from tests.notify.events import BTC, all_events
-from tests.notify.mail_server import MailServer, Reply
+from tests.servers.sendgrid import MailServer, Reply
 from tests.support.firestore_emulator import free_port
 
 KEY_PARTS = [API_KEY, API_KEY.split(".")[1], API_KEY.split(".")[2]]

@@ -18,7 +18,7 @@ from tapeflow.notify.coalesce import Digest
 from tapeflow.notify.messages import compose, render
 from tests.notify.conftest import API_KEY
 from tests.notify.events import AT, BTC, EXPECTED, all_events
-from tests.notify.mail_server import MailServer, Reply
+from tests.servers.sendgrid import MailServer, Reply
 from tests.support.firestore_emulator import free_port
 
 TO = [{"email": "ops@tapeflow.dev"}, {"email": "oncall@tapeflow.dev"}]

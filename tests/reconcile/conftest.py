@@ -15,11 +15,11 @@ from aiohttp import web
 from tapeflow.config.execution import RetrySettings
 from tapeflow.execution.ccxt_adapter import CcxtExchange, Credentials
 from tests.execution.support import real_ticks
-from tests.notify.mail_server import MailServer
-from tests.reconcile.threaded import ServerThread
 from tests.servers.binance_rest import make_app, running_server
 from tests.servers.binance_trading import TradingState, add_trading_routes
 from tests.servers.binance_user_stream import add_user_stream
+from tests.servers.sendgrid import MailServer
+from tests.servers.thread import ServerThread
 from tests.state.conftest import (  # noqa: F401  (fixtures: both stores, the real emulator)
     firestore_emulator,
     firestore_env,

@@ -19,8 +19,8 @@ from tapeflow.model.symbols import SymbolKey
 from tapeflow.notify import Notifier, subscribe
 from tapeflow.notify.messages import render
 from tapeflow.reconcile.reconciler import STATE_NAME, reconcile
-from tests.notify.mail_server import MailServer
 from tests.reconcile.records import T0, entry_order, position
+from tests.servers.sendgrid import MailServer
 
 BTC = SymbolKey("binance", "usdm", "BTCUSDT")
 ETH = SymbolKey("binance", "usdm", "ETHUSDT")

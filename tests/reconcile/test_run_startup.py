@@ -11,7 +11,6 @@ from decimal import Decimal
 import pytest
 
 from tapeflow.model.records import Order
-from tests.notify.mail_server import MailServer
 from tests.reconcile.records import position
 from tests.reconcile.run_process import (
     REPLAY,
@@ -23,6 +22,7 @@ from tests.reconcile.run_process import (
     write_config,
 )
 from tests.servers.binance_trading import ServerOrder
+from tests.servers.sendgrid import MailServer
 
 pytestmark = pytest.mark.slow
 

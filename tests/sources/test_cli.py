@@ -5,7 +5,7 @@ from pipelines import backfill
 from typer.testing import CliRunner
 
 from tapeflow.cli import store as store_cli
-from tests.sources.archive_server import ArchiveServer
+from tests.servers.binance_archive import ArchiveServer
 from tests.sources.archives import (
     FUTURES_HEADER,
     archive_rows,

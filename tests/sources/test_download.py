@@ -7,7 +7,7 @@ import pytest
 
 from tapeflow.model.symbols import SymbolKey
 from tapeflow.sources.download import DownloadError, download_and_import
-from tests.sources.archive_server import ArchiveServer
+from tests.servers.binance_archive import ArchiveServer
 from tests.sources.archives import (
     FUTURES_HEADER,
     archive_rows,

@@ -1,7 +1,8 @@
 """A local HTTP server standing in for SendGrid's v3 API: records every request and answers
 with scripted responses (default ``202 Accepted``, empty body, as SendGrid does).
 
-It runs its own asyncio loop in a thread, so tests can drive the (thread-based) notifier
+It runs on a :class:`~tests.servers.thread.ServerThread` (its own asyncio loop in a
+thread), so tests can drive the (thread-based) notifier
 synchronously or from their own event loop.
 """
 
@@ -16,6 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
+
+from tests.servers.thread import ServerThread
 
 
 @dataclass(frozen=True)
@@ -49,12 +52,15 @@ class MailServer:
         self.requests: list[Recorded] = []
         self._replies: deque[Reply] = deque()
         self._cond = threading.Condition()
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-        self._runner: web.AppRunner | None = None
-        self._released: asyncio.Event | None = None
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        self._server = ServerThread(app, shutdown_timeout_s=0.5)
+        self._released = asyncio.Event()  # bound to the server's loop at its first wait
         self._stopped = False
-        self.port = 0
+
+    @property
+    def port(self) -> int:
+        return self._server.port
 
     @property
     def host(self) -> str:
@@ -83,21 +89,10 @@ class MailServer:
 
     def release(self) -> None:
         """Let every held (``hang_s``) reply go now."""
-        self._loop.call_soon_threadsafe(self._released.set)
-
-    async def _start(self) -> None:
-        self._released = asyncio.Event()
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, shutdown_timeout=0.5)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = self._runner.addresses[0][1]
+        self._server.loop.call_soon_threadsafe(self._released.set)
 
     def start(self) -> MailServer:
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(30)
+        self._server.start()
         return self
 
     def stop(self) -> None:
@@ -105,8 +100,4 @@ class MailServer:
             return
         self._stopped = True
         self.release()
-        if self._runner is not None:
-            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(30)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(30)
-        self._loop.close()
+        self._server.stop()

@@ -1,6 +1,7 @@
 """A local data.binance.vision stand-in: aiohttp on 127.0.0.1, serving files from a folder.
 
-Runs its own event loop on a thread so synchronous code (the downloader's
+Runs on a :class:`~tests.servers.thread.ServerThread` (its own event loop on a thread) so
+synchronous code (the downloader's
 ``asyncio.run``, the CLI) can talk to it. Range requests are served by aiohttp's
 ``FileResponse``; paths listed in ``cut_once`` get their first full-body request cut after
 half the bytes (the connection is dropped mid-transfer).
@@ -9,10 +10,11 @@ half the bytes (the connection is dropped mid-transfer).
 from __future__ import annotations
 
 import asyncio
-import threading
 from pathlib import Path
 
 from aiohttp import web
+
+from tests.servers.thread import ServerThread
 
 
 class ArchiveServer:
@@ -22,10 +24,9 @@ class ArchiveServer:
         self.folder = folder
         self.cut_once: set[str] = set()
         self.requests: list[tuple[str, str | None]] = []  # (path, Range header)
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-        self._runner: web.AppRunner | None = None
-        self.port = 0
+        app = web.Application()
+        app.router.add_get("/data/{tail:.*}", self._handle)
+        self._server = ServerThread(app)
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         rel = request.match_info["tail"]
@@ -44,26 +45,16 @@ class ArchiveServer:
             return resp
         return web.FileResponse(path)
 
-    async def _start(self) -> None:
-        app = web.Application()
-        app.router.add_get("/data/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]
-
     def __enter__(self) -> ArchiveServer:
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(10)
+        self._server.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._runner is not None:
-            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
-        self._loop.close()
+        self._server.stop()
+
+    @property
+    def port(self) -> int:
+        return self._server.port
 
     @property
     def base_url(self) -> str:

@@ -59,8 +59,11 @@ class QueryRunner(Protocol):
         ...
 
 
-def utc_frame(frame: pl.DataFrame) -> pl.DataFrame:
-    """Attach the UTC zone to every zone-less ``Datetime`` column."""
+def utc_frame(frame: pl.DataFrame | pl.Series) -> pl.DataFrame:
+    """Attach the UTC zone to every zone-less ``Datetime`` column of ``frame`` (a frame, as
+    ``pl.from_arrow`` of a table returns; a series is a caller's error: TypeError)."""
+    if not isinstance(frame, pl.DataFrame):
+        raise TypeError(f"expected a DataFrame, got {type(frame).__name__}")
     naive = [
         name
         for name, dtype in frame.schema.items()

@@ -86,7 +86,7 @@ class EventBus:
     ) -> Subscription:
         """Register ``handler`` (sync or async) for events that are ``event_type`` instances."""
         sub = Subscription(
-            name=name or getattr(handler, "__qualname__", repr(handler)),
+            name=name or str(getattr(handler, "__qualname__", repr(handler))),
             event_type=event_type,
             handler=handler,
             queue=asyncio.Queue(maxsize=queue_size or self._queue_size),

@@ -86,11 +86,12 @@ def cli_errors(*runtime: type[BaseException]) -> Iterator[None]:
     and keeps its traceback."""
     import duckdb
 
+    failures: tuple[type[BaseException], ...] = (*runtime, duckdb.Error, RuntimeError, OSError)
     try:
         yield
     except typer.Exit:
         raise
     except _usage_errors() as exc:
         raise fail(message(exc), USAGE_ERROR) from None
-    except (*runtime, duckdb.Error, RuntimeError, OSError) as exc:
+    except failures as exc:
         raise fail(message(exc), RUNTIME_ERROR) from None

@@ -80,6 +80,7 @@ async def run_ingest(cfg: IngestFileConfig, console: Console) -> int:
     """Run ingest for ``cfg`` until SIGINT/SIGTERM; returns the process exit code."""
     stop = asyncio.Event()
     main = asyncio.current_task()
+    assert main is not None  # called inside asyncio.run
     loop = asyncio.get_running_loop()
 
     def on_signal(signame: str) -> None:

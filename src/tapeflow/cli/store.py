@@ -290,7 +290,7 @@ def info_cmd(
     )
 
 
-def _size(n: int) -> str:
+def _size(n: float) -> str:
     for unit in ("B", "KB", "MB", "GB"):
         if n < 1024 or unit == "GB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
@@ -314,7 +314,7 @@ def gaps_cmd(
     fmt = output_format(as_json, as_csv)
     with _open_reader(root) as store:
         keys = [_resolve(store, symbol)] if symbol else store.symbols()
-        rows = []
+        rows: list[tuple[str, int, int, int]] = []
         for key in keys:
             try:
                 gaps = store.missing_ids(key)

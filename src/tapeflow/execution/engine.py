@@ -313,7 +313,7 @@ class ExecutionEngine:
 
     def _feed_event(self, event: ConnectionLost | ConnectionRestored) -> None:
         lost = isinstance(event, ConnectionLost)
-        reason = f"disconnected: {event.reason}" if lost else ""
+        reason = f"disconnected: {event.reason}" if isinstance(event, ConnectionLost) else ""
         self.risk.set_health(f"feed {event.feed}", not lost, reason)
 
     def _trades(self, key: SymbolKey) -> bool:

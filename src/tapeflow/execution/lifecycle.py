@@ -48,7 +48,7 @@ from tapeflow.execution.orders import OrderManager
 from tapeflow.execution.positions import PositionBook
 from tapeflow.execution.resting import LIVE, RestingStops
 from tapeflow.execution.stops import TrailingStopBook
-from tapeflow.model.events import PositionClosed, PositionOpened
+from tapeflow.model.events import Event, PositionClosed, PositionOpened
 from tapeflow.model.orders import OrderUpdate
 from tapeflow.model.records import Order, Position, RecordExistsError, utcnow
 from tapeflow.model.signals import TradeSignal
@@ -734,6 +734,6 @@ class PositionLifecycle:
                             placed.append(order)
         return placed
 
-    async def _publish(self, event: object) -> None:
+    async def _publish(self, event: Event) -> None:
         if self.bus is not None:
             await self.bus.publish(event)

@@ -66,8 +66,9 @@ class _SideWork:
             await asyncio.wait([self._task])
 
     def raise_error(self) -> None:
-        if self._task is not None and self._task.exception() is not None:
-            raise self._task.exception()
+        error = self._task.exception() if self._task is not None else None
+        if error is not None:
+            raise error
 
 
 def request_of(order: Order) -> OrderRequest:

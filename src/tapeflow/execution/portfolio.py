@@ -42,7 +42,12 @@ from tapeflow.execution.health import (
 from tapeflow.execution.positions import PositionBook
 from tapeflow.execution.risk import PortfolioRisk, RiskAssessment
 from tapeflow.execution.stops import TrailingStopBook
-from tapeflow.model.events import PortfolioHealthDegraded, StopNewEntries, TightenStop
+from tapeflow.model.events import (
+    Event,
+    PortfolioHealthDegraded,
+    StopNewEntries,
+    TightenStop,
+)
 from tapeflow.model.records import Order, Position
 from tapeflow.model.symbols import SymbolKey
 
@@ -236,6 +241,6 @@ class HealthGuard:
                 )
             )
 
-    async def _publish(self, event: object) -> None:
+    async def _publish(self, event: Event) -> None:
         if self.bus is not None:
             await self.bus.publish(event)

@@ -179,7 +179,7 @@ async def fetch_archive(
         wait=wait_exponential(multiplier=0.2, max=5),
         reraise=True,
     )
-    expected = await transient(_get_checksum, session, url + ".CHECKSUM", ref.filename)
+    expected: str = await transient(_get_checksum, session, url + ".CHECKSUM", ref.filename)
     if final.exists() and sha256_of(final) == expected:
         return final
 

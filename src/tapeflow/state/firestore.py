@@ -164,7 +164,9 @@ class FirestoreStore:
         with self._serialised(ref.path):
             ref.set(self._fields(record))
 
-    def _checked_update(self, ref: Any, key: str, model: type, apply: Any) -> Any:
+    def _checked_update(
+        self, ref: Any, key: str, model: type[Position] | type[Order], apply: Any
+    ) -> Any:
         """Read ``ref`` in a transaction, ``apply(current) -> new``, write ``new``."""
 
         @transactional

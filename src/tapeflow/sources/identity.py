@@ -62,11 +62,13 @@ def resolve_key(
         raise SymbolResolutionError(
             f"{path}: the file does not say its {', '.join(missing)}; pass {flags}"
         )
+    exchange_name, market_name, symbol_name = parts["exchange"], parts["market"], parts["symbol"]
+    assert exchange_name and market_name and symbol_name  # ``missing`` above raised otherwise
     try:
         return SymbolKey(
-            parts["exchange"].strip().lower(),
-            parts["market"].strip().lower(),
-            normalize_symbol(parts["symbol"]),
+            exchange_name.strip().lower(),
+            market_name.strip().lower(),
+            normalize_symbol(symbol_name),
         )
     except InvalidSymbolError as exc:
         raise SymbolResolutionError(f"{path}: {exc}") from exc

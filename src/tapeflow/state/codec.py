@@ -40,7 +40,9 @@ def decimal_text(value: Decimal) -> str:
     """
     if not value.is_finite():
         raise ValueError(f"non-finite Decimal {value}")
-    return format(value, "f") if value.as_tuple().exponent <= 0 else str(value)
+    exponent = value.as_tuple().exponent
+    assert isinstance(exponent, int)  # a finite Decimal's exponent (not 'n', 'N' or 'F')
+    return format(value, "f") if exponent <= 0 else str(value)
 
 
 def record_to_fields(record: BaseModel, *, native_datetimes: bool) -> dict[str, Any]:

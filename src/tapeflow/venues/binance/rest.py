@@ -135,6 +135,7 @@ class TradeHistoryClient:
     async def _page(self, symbol: str, from_id: int, limit: int) -> list[RestTrade]:
         await self._exchange()
         errors = self._errors
+        assert errors is not None  # ccxt's errors module, loaded by _exchange()
         params = {"symbol": symbol, "fromId": from_id, "limit": limit}
         try:
             async for attempt in AsyncRetrying(

@@ -20,6 +20,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from tapeflow.model.records import check_id
+
 
 def iso_utc(value: datetime) -> str:
     """``value`` (aware) as ``YYYY-MM-DDTHH:MM:SS.ffffff+00:00``."""
@@ -97,6 +99,20 @@ def encode_state(value: Any, *, native_datetimes: bool, path: str = "value") -> 
             for i, item in enumerate(value)
         ]
     raise TypeError(f"{path}: {type(value).__name__} cannot be stored in engine state")
+
+
+def encode_state_document(name: str, value: Any, *, native_datetimes: bool) -> Any:
+    """Check and encode the engine-state document ``name`` for ``put_state`` (every store).
+
+    Raises:
+        ValueError: ``name`` is not a valid id (:func:`~tapeflow.model.records.check_id`),
+            or as :func:`encode_state`.
+        TypeError: ``value`` is not a dict, or as :func:`encode_state`.
+    """
+    check_id("engine state name", name)
+    if not isinstance(value, dict):
+        raise TypeError(f"engine state {name!r} must be a dict, got {type(value).__name__}")
+    return encode_state(value, native_datetimes=native_datetimes)
 
 
 def decode_state(value: Any) -> Any:

@@ -42,7 +42,7 @@ from tapeflow.model.records import (
     status_filter,
     utcnow,
 )
-from tapeflow.state.codec import decode_state, encode_state, iso_utc, record_to_fields
+from tapeflow.state.codec import decode_state, encode_state_document, iso_utc, record_to_fields
 
 SCHEMA_VERSION = 2
 
@@ -324,10 +324,9 @@ class EmbeddedStore:
         return decode_state(json.loads(rows[0]["value"])) if rows else None
 
     def put_state(self, name: str, value: dict[str, Any]) -> None:
-        check_id("engine state name", name)
-        if not isinstance(value, dict):
-            raise TypeError(f"engine state {name!r} must be a dict, got {type(value).__name__}")
-        text = json.dumps(encode_state(value, native_datetimes=False), allow_nan=False)
+        text = json.dumps(
+            encode_state_document(name, value, native_datetimes=False), allow_nan=False
+        )
         with self._write() as con:
             con.execute(
                 "INSERT OR REPLACE INTO engine_state (name, value, updated_at) VALUES (?, ?, ?)",

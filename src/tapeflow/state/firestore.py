@@ -57,7 +57,7 @@ from tapeflow.model.records import (
     status_filter,
     utcnow,
 )
-from tapeflow.state.codec import decode_state, encode_state, record_to_fields
+from tapeflow.state.codec import decode_state, encode_state_document, record_to_fields
 
 #: Project used against the emulator when none is given (``demo-`` never reaches Google).
 EMULATOR_PROJECT = "demo-tapeflow"
@@ -285,10 +285,10 @@ class FirestoreStore:
         return decode_state(snap.get("value")) if snap.exists else None
 
     def put_state(self, name: str, value: dict[str, Any]) -> None:
-        check_id("engine state name", name)
-        if not isinstance(value, dict):
-            raise TypeError(f"engine state {name!r} must be a dict, got {type(value).__name__}")
-        doc = {"value": encode_state(value, native_datetimes=True), "updated_at": utcnow()}
+        doc = {
+            "value": encode_state_document(name, value, native_datetimes=True),
+            "updated_at": utcnow(),
+        }
         ref = self._engine_state.document(name)
         with self._serialised(ref.path):
             ref.set(doc)

@@ -22,36 +22,23 @@ from tapeflow.venues.venue import Capability, IdModel, MarketSpec, Venue
 
 _C = Capability
 
+#: What a market tapeflow trades on supports (spot and USD-M): every capability.
+_TRADED = frozenset(
+    {_C.STORE, _C.LIVE_FEED, _C.REST_RECOVERY, _C.ARCHIVE, _C.TRADING, _C.USER_STREAM}
+)
+
 BINANCE = Venue(
     name="binance",
     markets={
         "spot": MarketSpec(
             "spot",
-            frozenset(
-                {
-                    _C.STORE,
-                    _C.LIVE_FEED,
-                    _C.REST_RECOVERY,
-                    _C.ARCHIVE,
-                    _C.TRADING,
-                    _C.USER_STREAM,
-                }
-            ),
+            _TRADED,
             ccxt_types=("spot",),
             ccxt_default_type="spot",
         ),
         "usdm": MarketSpec(
             "usdm",
-            frozenset(
-                {
-                    _C.STORE,
-                    _C.LIVE_FEED,
-                    _C.REST_RECOVERY,
-                    _C.ARCHIVE,
-                    _C.TRADING,
-                    _C.USER_STREAM,
-                }
-            ),
+            _TRADED,
             ccxt_types=("linear",),
             ccxt_default_type="swap",
             contract=True,

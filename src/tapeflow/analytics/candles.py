@@ -65,14 +65,8 @@ from tapeflow.model.timeframes import (
     floor_time,
 )
 
-#: Column order of a candle frame (after the ``symbol`` column the API adds).
-CANDLE_COLUMNS: tuple[str, ...] = (
-    "open_time",
-    "close_time",
-    "open",
-    "high",
-    "low",
-    "close",
+#: The volume and trade-count columns: 0 (not null) in an interval without trades.
+_FILLED_ZERO: tuple[str, ...] = (
     "volume",
     "quote_volume",
     "trades",
@@ -82,6 +76,17 @@ CANDLE_COLUMNS: tuple[str, ...] = (
     "sell_quote_volume",
     "buy_trades",
     "sell_trades",
+)
+
+#: Column order of a candle frame (after the ``symbol`` column the API adds).
+CANDLE_COLUMNS: tuple[str, ...] = (
+    "open_time",
+    "close_time",
+    "open",
+    "high",
+    "low",
+    "close",
+    *_FILLED_ZERO,
     "vwap",
     "first_trade_id",
     "last_trade_id",
@@ -287,18 +292,6 @@ def fill_candles(
         filled = filled.with_columns(pl.col("segment") - filled["segment"][0])
     return filled
 
-
-_FILLED_ZERO = (
-    "volume",
-    "quote_volume",
-    "trades",
-    "buy_volume",
-    "buy_quote_volume",
-    "sell_volume",
-    "sell_quote_volume",
-    "buy_trades",
-    "sell_trades",
-)
 
 Runner = Callable[[Query], pl.DataFrame]
 

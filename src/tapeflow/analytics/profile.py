@@ -130,6 +130,25 @@ def tick_size_query() -> Query:
     return Query("SELECT symbol_tick_size() AS tick_size")
 
 
+def _levels_query(
+    macro: str,
+    start: datetime,
+    end: datetime,
+    bucket: Decimal,
+    period_us: int,
+    watermarks: Mapping[str, datetime] | None,
+) -> Query:
+    """``SELECT *`` from the levels macro ``macro`` (``profile_levels_at`` or
+    ``profile_dense_at``) with the arguments of :func:`profile_levels_query`."""
+    marks = watermarks or {}
+    return Query(
+        f"SELECT * FROM {macro}(CAST(? AS TIMESTAMP), CAST(? AS TIMESTAMP), "
+        "CAST(? AS DECIMAL(18, 8)), ?, CAST(? AS TIMESTAMP), CAST(? AS TIMESTAMP)) "
+        "ORDER BY period_start, level",
+        (start, end, str(bucket), period_us, marks.get("1m", MIN_TS), marks.get("1h", MIN_TS)),
+    )
+
+
 def profile_levels_query(
     start: datetime,
     end: datetime,
@@ -142,13 +161,7 @@ def profile_levels_query(
     (:attr:`CandleState.watermarks <tapeflow.analytics.candles.CandleState>`); whole hours
     and minutes below them are read from the volume-at-price caches, the rest from the ticks
     (None: ticks only)."""
-    marks = watermarks or {}
-    return Query(
-        "SELECT * FROM profile_levels_at(CAST(? AS TIMESTAMP), CAST(? AS TIMESTAMP), "
-        "CAST(? AS DECIMAL(18, 8)), ?, CAST(? AS TIMESTAMP), CAST(? AS TIMESTAMP)) "
-        "ORDER BY period_start, level",
-        (start, end, str(bucket), period_us, marks.get("1m", MIN_TS), marks.get("1h", MIN_TS)),
-    )
+    return _levels_query("profile_levels_at", start, end, bucket, period_us, watermarks)
 
 
 def _profile_args(
@@ -187,13 +200,7 @@ def profile_dense_query(
     """Query for the dense levels (``profile_dense_at``: every level from the lowest to the
     highest traded one, ``level_index`` 0 = lowest) of the trades in ``[start, end)`` per
     period of ``period_us`` (0 = one period); arguments as :func:`profile_levels_query`."""
-    marks = watermarks or {}
-    return Query(
-        "SELECT * FROM profile_dense_at(CAST(? AS TIMESTAMP), CAST(? AS TIMESTAMP), "
-        "CAST(? AS DECIMAL(18, 8)), ?, CAST(? AS TIMESTAMP), CAST(? AS TIMESTAMP)) "
-        "ORDER BY period_start, level",
-        (start, end, str(bucket), period_us, marks.get("1m", MIN_TS), marks.get("1h", MIN_TS)),
-    )
+    return _levels_query("profile_dense_at", start, end, bucket, period_us, watermarks)
 
 
 def profile_summary_query(

@@ -106,6 +106,8 @@ class CandleClock:
             if current is None or minute <= current:
                 self._open.setdefault(key, minute)
                 return
+            # a key gets its open minute on its first tick, after its last price was stored
+            assert close is not None, "a symbol with an open candle has a last price"
             self._open[key] = minute
             await self._announce(key, current, minute, close)
 
@@ -141,10 +143,10 @@ class CandleClock:
         async with self._lock:
             for key, current in list(self._open.items()):
                 if minute > current:
-                    await self._announce(key, current, minute, self._last_price.get(key))
+                    await self._announce(key, current, minute, self._last_price[key])
 
     async def _announce(
-        self, key: SymbolKey, current: datetime, minute: datetime, close: Decimal | None
+        self, key: SymbolKey, current: datetime, minute: datetime, close: Decimal
     ) -> None:
         """Publish ``CandleClosed`` for each timeframe whose interval holding ``current``
         ended by ``minute`` and was not announced yet; flush and refresh first."""

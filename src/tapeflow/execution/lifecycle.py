@@ -50,7 +50,7 @@ from tapeflow.execution.resting import LIVE, RestingStops
 from tapeflow.execution.stops import TrailingStopBook
 from tapeflow.model.events import Event, PositionClosed, PositionOpened
 from tapeflow.model.orders import OrderUpdate
-from tapeflow.model.records import Order, Position, RecordExistsError, utcnow
+from tapeflow.model.records import Order, OrderStatus, Position, RecordExistsError, utcnow
 from tapeflow.model.signals import TradeSignal
 from tapeflow.model.symbols import SymbolKey
 
@@ -59,7 +59,7 @@ log = logging.getLogger(__name__)
 ZERO = Decimal(0)
 
 #: Order statuses whose outcome is unknown or may still change on the exchange.
-UNSETTLED = frozenset({"new", "sent", "open", "partially_filled"})
+UNSETTLED: frozenset[OrderStatus] = frozenset({"new", "sent", "open", "partially_filled"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -631,14 +631,15 @@ class PositionLifecycle:
         return moved
 
     async def rebuild_pending(
-        self, trailing_for: Callable[[SymbolKey], Decimal] | None = None
+        self, trailing_for: Callable[[SymbolKey], Decimal | None] | None = None
     ) -> list[Position]:
         """Rebuild the ``pending`` position of every unacknowledged (``new``/``sent``) entry
         order whose process died before recording the position (only the order record
         precedes the send). Returns the rebuilt positions.
 
         Args:
-            trailing_for: trailing distance (percent) for a rebuilt position's symbol.
+            trailing_for: trailing distance (percent) for a rebuilt position's symbol; None
+                (from it, or no function) leaves the position without a trailing stop.
         """
         unacked = await asyncio.to_thread(self.book.store.list_orders, status=["new", "sent"])
         rebuilt = []

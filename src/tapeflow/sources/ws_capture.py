@@ -210,9 +210,11 @@ def read(path: Path, opts: ImportOptions) -> Iterator[SourceBatch]:
                 position=position,
             )
             first = False
-        for key, recs in rejected.items():
+        for owner, recs in rejected.items():
+            # the None bucket was moved to a real key above (resolve_key raises, never None)
+            assert owner is not None, "rejected lines without a symbol were given one"
             yield SourceBatch(
-                key=key,
+                key=owner,
                 id_space="trade",
                 table=_empty(),
                 quarantined=recs,

@@ -16,7 +16,7 @@ import asyncio
 from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
@@ -66,7 +66,7 @@ async def _run(
     config: AppConfig,
     *,
     dry_run: bool,
-    unknown_orders: str,
+    unknown_orders: Literal["adopt", "cancel"],
     api_url: str | None,
     notify: bool,
 ) -> ReconciliationReport:
@@ -166,7 +166,7 @@ def reconcile_command(
             _run(
                 cfg,
                 dry_run=dry_run,
-                unknown_orders=unknown_orders.value,
+                unknown_orders="cancel" if unknown_orders is UnknownOrders.cancel else "adopt",
                 api_url=api_url,
                 notify=notify,
             )

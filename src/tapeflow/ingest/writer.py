@@ -301,8 +301,8 @@ class BatchWriter:
                 listener(key, rows[0].trade_id, rows[-1].trade_id)
         if self.commit_listeners:
             times = [r.time_ms for r in rows]
-            for listener in self.commit_listeners:
-                listener(key, times, committed_ms)
+            for on_commit in self.commit_listeners:
+                on_commit(key, times, committed_ms)
 
     def _timed_append(self, key: SymbolKey, table: pa.Table, **kwargs) -> AppendResult:
         started = time.perf_counter()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tapeflow.bus.bus import EventBus, Subscription
+from tapeflow.model.events import Event
 from tapeflow.notify.messages import NOTIFIED_EVENTS
 from tapeflow.notify.notifier import Notifier
 
@@ -19,10 +20,14 @@ def subscribe(bus: EventBus, notifier: Notifier, *, queue_size: int = 1000) -> l
     Returns:
         The subscriptions, one per event type (for metrics).
     """
+
+    def handle(event: Event) -> None:
+        notifier.notify(event)  # the bus takes no result; queued-or-not is for direct callers
+
     return [
         bus.subscribe(
             event_type,
-            notifier.notify,
+            handle,
             name=f"notify:{event_type.__name__}",
             queue_size=queue_size,
             overflow="drop",

@@ -339,13 +339,14 @@ async def run_app(
             status_task = asyncio.create_task(_status_loop(line, status, cfg.app.status_interval_s))
         if ready is not None:
             ready()
-        if replay_paths:
+        if plan is not None:  # exactly when replay_paths were given
             summary.replay = await replay(plan, store, bus, writer, rstats, speed=speed, stop=stop)
             published["n"] = rstats.published
         else:
             await service.run(stop)
             published["n"] = service.feed_stats.received
             stop.set()
+            assert close_timer is not None, "a live run started its close timer above"
             await close_timer  # returns once stop is set; nothing publishes after the drain
         summary.ticks_published = published["n"]
         if flatten_on_exit or cfg.execution.flatten.enabled:

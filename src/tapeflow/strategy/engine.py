@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 
+import duckdb
 import polars as pl
 
 from tapeflow.analytics.closed_candles import iter_candles
@@ -70,9 +71,9 @@ class LazyConnection:
 
     def __init__(self, store: TickStore, key: SymbolKey, stack: ExitStack) -> None:
         self._store, self._key, self._stack = store, key, stack
-        self._con = None
+        self._con: duckdb.DuckDBPyConnection | None = None
 
-    def __call__(self):
+    def __call__(self) -> duckdb.DuckDBPyConnection:
         """The DuckDB cursor on the symbol's database (leased now if not yet)."""
         if self._con is None:
             self._con = self._stack.enter_context(self._store.connection(self._key))
@@ -390,6 +391,8 @@ class StrategyEngine:
         if zone.zone is None:
             levels.append(LevelResult("bounce", False, "no zone to bounce from"))
             return done(direction)
+        # a zone level that found a zone also sets its stop and tolerance (levels.zone_level)
+        assert zone.stop is not None and zone.tolerance is not None, "zone without stop"
         bar = bars[-1] if bars[-1].open_time == candle_time else None
         if rt.first_tick is None:
             rt.first_tick = reads.first_tick_time(con())
@@ -422,6 +425,8 @@ class StrategyEngine:
         levels.append(gate)
         if not all(r.passed for r in levels):
             return done(direction)
+        # passed cascade and bounce levels always carry their value (levels.py)
+        assert cascade.value is not None and bounce.value is not None, "passed level, no value"
         fast = cascade.value
         directional = fast if side == "long" else (1 / fast if fast else float("inf"))
         sig = TradeSignal(

@@ -31,6 +31,7 @@ from tenacity import (
     retry_if_exception,
     stop_after_attempt,
     stop_any,
+    stop_when_event_set,
     wait_exponential,
 )
 
@@ -228,8 +229,8 @@ class Notifier:
         kind = digest.notification.kind
         s = self.settings
 
-        def stopping(_: RetryCallState) -> bool:
-            return self._stopping.is_set()
+        def pause(seconds: float) -> None:
+            self._stopping.wait(seconds)  # stop() cuts a back-off short
 
         def before_sleep(state: RetryCallState) -> None:
             self._count("retries")
@@ -244,15 +245,17 @@ class Notifier:
             )
 
         retrying = Retrying(
-            stop=stop_any(stop_after_attempt(s.max_attempts), stopping),
+            stop=stop_any(stop_after_attempt(s.max_attempts), stop_when_event_set(self._stopping)),
             wait=wait_exponential(multiplier=s.retry_initial_s, max=s.retry_max_s),
             retry=retry_if_exception(is_retryable),
             before_sleep=before_sleep,
-            sleep=self._stopping.wait,  # stop() cuts a back-off short
+            sleep=pause,
             reraise=True,
         )
+        mailer = self._mailer
+        assert mailer is not None, "only the sender thread delivers; start() needs a mailer"
         try:
-            status = retrying(self._mailer.send, subject, body, kind)
+            status = retrying(mailer.send, subject, body, kind)
         except Exception as exc:
             self._count("failed")
             log.error("notify: gave up on mail %r: %s", subject, describe(exc))

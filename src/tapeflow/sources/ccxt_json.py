@@ -165,6 +165,13 @@ def read(path: Path, opts: ImportOptions) -> Iterator[SourceBatch]:
             yield SourceBatch(key=key, id_space=space, table=table, quarantined=bad, position=size)
 
 
+#: One trade as read: trade id, time (ms), price and quantity as exchange text (Binance
+#: ``info``) or as floats (unified ccxt fields), aggressor side, first/last raw trade id.
+_Row = tuple[
+    int, int, str | None, str | None, float | None, float | None, str | None, int | None, int | None
+]
+
+
 def _to_ticks(rows: list[tuple[dict, str]]) -> tuple[pa.Table, list[tuple[str, str]]]:
     tid: list[int] = []
     ts: list[int] = []
@@ -176,6 +183,7 @@ def _to_ticks(rows: list[tuple[dict, str]]) -> tuple[pa.Table, list[tuple[str, s
     first: list[int | None] = []
     last: list[int | None] = []
     bad: list[tuple[str, str]] = []
+    row: _Row
     for trade, shape in rows:
         try:
             if shape == "agg_trade":
@@ -219,8 +227,15 @@ def _to_ticks(rows: list[tuple[dict, str]]) -> tuple[pa.Table, list[tuple[str, s
         except (KeyError, TypeError, ValueError) as exc:
             bad.append((json.dumps(trade, default=str), f"unreadable ccxt trade: {exc!r}"))
             continue
-        for col, v in zip((tid, ts, price, qty, fprice, fqty, side, first, last), row, strict=True):
-            col.append(v)
+        tid.append(row[0])
+        ts.append(row[1])
+        price.append(row[2])
+        qty.append(row[3])
+        fprice.append(row[4])
+        fqty.append(row[5])
+        side.append(row[6])
+        first.append(row[7])
+        last.append(row[8])
     price_arr = pa.array(price, pa.string())
     qty_arr = pa.array(qty, pa.string())
     if any(p is None for p in price):
